@@ -1,0 +1,152 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { DmsAttribute } from '../dms/types.js';
+import { SidecarError, invalidItem } from '../errors.js';
+import type { ModelDef } from '../model/index.js';
+import { decodeBase64Url } from './binary.js';
+import { toN } from './number.js';
+import { MAX_ITEM_BYTES, itemSize } from './size.js';
+import { toEpochSeconds } from './time.js';
+import { decodeValue, encodeValue } from './value.js';
+
+export type AvItem = Record<string, AttributeValue>;
+export type LogicalItem = Record<string, unknown>;
+
+export interface EncodedBody {
+  /** Caller-supplied attributes, encoded; lifecycle attributes are not included. */
+  readonly attrs: AvItem;
+  /** Declared, non-key, non-lifecycle attributes absent from the body (a replace removes them). */
+  readonly absent: string[];
+  /** The body's `version`, read as the expected current version. */
+  readonly expectedVersion: number | undefined;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function isKeyAttribute(model: ModelDef, name: string): boolean {
+  return name === model.partitionKey.attribute || name === model.sortKey?.attribute;
+}
+
+export function ensureEncryptionAvailable(model: ModelDef, names: Iterable<string>): void {
+  for (const name of names) {
+    if (model.encrypted.has(name)) {
+      throw new SidecarError(
+        'ErrEncryptionNotConfigured',
+        500,
+        `model ${model.name} marks attribute ${name} as encrypted but no key provider is configured; refusing to write plaintext`,
+      );
+    }
+  }
+}
+
+export function expectedVersionOf(value: unknown, source: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  throw new SidecarError('ErrInvalidItem', 400, `${source} must be a non-negative integer version`);
+}
+
+/** Encode one attribute of a write; `undefined` means omit it (omit_empty). */
+export function encodeAttributeForWrite(model: ModelDef, attr: DmsAttribute, value: unknown): AttributeValue | undefined {
+  const name = attr.attribute;
+  if (value === null && (attr.required || isKeyAttribute(model, name))) {
+    throw invalidItem(`attribute ${name} is required and cannot be null`, name);
+  }
+  if (name === model.ttl && value !== null && value !== undefined) {
+    return { N: toEpochSeconds(value, name) };
+  }
+  const av = encodeValue(attr, value, name);
+  if (av && isKeyAttribute(model, name)) checkKeyValue(attr, av);
+  return av;
+}
+
+function checkKeyValue(attr: DmsAttribute, av: AttributeValue): void {
+  const empty = (av.S !== undefined && av.S.length === 0) || (av.B !== undefined && av.B.length === 0);
+  if (empty) throw new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} cannot be empty`);
+}
+
+/** Encode a create/put body: validates unknown, missing and mistyped attributes. */
+export function encodeBody(model: ModelDef, body: unknown): EncodedBody {
+  if (!isPlainObject(body)) throw invalidItem('item must be a JSON object');
+  const attrs: AvItem = {};
+  let expectedVersion: number | undefined;
+  for (const [name, value] of Object.entries(body)) {
+    const attr = model.attributes.get(name);
+    if (!attr) throw invalidItem(`unknown attribute ${name}`, name);
+    if (name === model.version) {
+      expectedVersion = expectedVersionOf(value, name);
+      continue;
+    }
+    if (model.lifecycle.has(name)) continue;
+    if (value === undefined) continue;
+    const av = encodeAttributeForWrite(model, attr, value);
+    if (av) attrs[name] = av;
+  }
+  for (const key of [model.partitionKey, model.sortKey]) {
+    if (key && !(key.attribute in attrs)) {
+      throw new SidecarError('ErrMissingPrimaryKey', 400, `missing key attribute ${key.attribute}`, { attribute: key.attribute });
+    }
+  }
+  for (const attr of model.attributes.values()) {
+    if (attr.required && !model.lifecycle.has(attr.attribute) && !(attr.attribute in attrs)) {
+      throw invalidItem(`missing required attribute ${attr.attribute}`, attr.attribute);
+    }
+  }
+  ensureEncryptionAvailable(model, Object.keys(attrs));
+  const absent = [...model.attributes.keys()].filter(
+    (n) => !(n in attrs) && !isKeyAttribute(model, n) && !model.lifecycle.has(n),
+  );
+  return { attrs, absent, expectedVersion };
+}
+
+export function checkItemSize(item: AvItem): void {
+  const size = itemSize(item);
+  if (size > MAX_ITEM_BYTES) {
+    throw invalidItem(`item is ${size} bytes once encoded; DynamoDB's limit is ${MAX_ITEM_BYTES} bytes`);
+  }
+}
+
+/** Decode a stored item to logical JSON; attributes not declared in the model are left out. */
+export function decodeItem(model: ModelDef, item: AvItem): LogicalItem {
+  const out: LogicalItem = {};
+  for (const [name, av] of Object.entries(item)) {
+    const attr = model.attributes.get(name);
+    if (!attr) continue;
+    if (model.encrypted.has(name)) {
+      throw new SidecarError('ErrEncryptionNotConfigured', 500, `attribute ${name} is encrypted and no key provider is configured`);
+    }
+    out[name] = decodeValue(attr, av);
+  }
+  return out;
+}
+
+/** Parse key values taken from a URL path: S as is, N as a decimal, B as base64url. */
+export function keyFromPath(model: ModelDef, pk: string, sk: string | undefined): AvItem {
+  const key: AvItem = { [model.partitionKey.attribute]: pathKeyValue(model.partitionKey, pk) };
+  if (model.sortKey) {
+    if (sk === undefined) throw new SidecarError('ErrMissingPrimaryKey', 400, `missing sort key ${model.sortKey.attribute}`);
+    key[model.sortKey.attribute] = pathKeyValue(model.sortKey, sk);
+  }
+  return key;
+}
+
+function pathKeyValue(attr: DmsAttribute, raw: string): AttributeValue {
+  const name = attr.attribute;
+  if (raw.length === 0) throw new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${name} cannot be empty`);
+  try {
+    if (attr.type === 'N') return { N: toN(raw, name) };
+    if (attr.type === 'B') return { B: decodeBase64Url(raw, name) };
+    return { S: raw };
+  } catch (err) {
+    if (err instanceof SidecarError) {
+      throw new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${name} in the path is not a valid ${attr.type} value`);
+    }
+    throw err;
+  }
+}
+
+export function sameAttributeValue(a: AttributeValue, b: AttributeValue): boolean {
+  if (a.S !== undefined || b.S !== undefined) return a.S === b.S;
+  if (a.N !== undefined || b.N !== undefined) return a.N === b.N;
+  if (a.B && b.B) return Buffer.from(a.B).equals(Buffer.from(b.B));
+  return false;
+}

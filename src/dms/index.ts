@@ -1,0 +1,3 @@
+export * from './types.js';
+export { validateDocument } from './validate.js';
+export { DmsLoadError, loadModels, parseDmsText } from './load.js';

@@ -1,0 +1,44 @@
+/** Stable error codes returned in problem+json bodies. */
+export type ErrorCode =
+  | 'ErrInvalidModel'
+  | 'ErrModelNotFound'
+  | 'ErrInvalidItem'
+  | 'ErrMissingPrimaryKey'
+  | 'ErrItemNotFound'
+  | 'ErrItemExists'
+  | 'ErrConditionFailed'
+  | 'ErrInvalidOperator'
+  | 'ErrEncryptedFieldNotQueryable'
+  | 'ErrEncryptionNotConfigured'
+  | 'ErrInvalidEncryptedEnvelope'
+  | 'ErrThrottled'
+  | 'ErrBackendUnavailable'
+  | 'ErrInvalidRequest'
+  | 'ErrUnsupportedMediaType'
+  | 'ErrPayloadTooLarge'
+  | 'ErrRouteNotFound'
+  | 'ErrMethodNotAllowed'
+  | 'ErrInternal';
+
+/**
+ * The one error type the domain layers throw. `status` is the HTTP status the
+ * http layer maps it to; `detail` must never contain plaintext of an encrypted attribute.
+ */
+export class SidecarError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string;
+  readonly extra: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, status: number, detail: string, extra?: Record<string, unknown>) {
+    super(`${code}: ${detail}`);
+    this.name = 'SidecarError';
+    this.code = code;
+    this.status = status;
+    this.detail = detail;
+    this.extra = extra;
+  }
+}
+
+export const invalidItem = (detail: string, attribute?: string): SidecarError =>
+  new SidecarError('ErrInvalidItem', 400, detail, attribute === undefined ? undefined : { attribute });

@@ -1,0 +1,216 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type TSchema } from '@sinclair/typebox';
+import { SidecarError } from '../errors.js';
+import type { ModelDef, ModelRegistry } from '../model/index.js';
+import { keyFromPath, type LogicalItem } from '../codec/item.js';
+import type { Expected, ItemStore } from '../store/items.js';
+import type { PatchBody } from '../store/patch.js';
+import { BooleanQuery, problemResponses } from './schemas.js';
+import type { RouteErrorContext } from './problem.js';
+import { parseJsonBody } from './json-body.js';
+
+export interface ItemRoutesOptions {
+  readonly registry: ModelRegistry;
+  readonly store: ItemStore;
+}
+
+type Params = { pk: string; sk?: string };
+type Query = { consistent?: string; fields?: string; ifNotExists?: string; ifExists?: string; condition?: string };
+
+const ifMatchHeader = Type.Object({
+  'if-match': Type.Optional(Type.String({ description: 'expected version as an ETag, e.g. "3", or * for "must exist"' })),
+});
+
+const conditionQuery = Type.Optional(
+  Type.String({ description: 'condition tree as URL-encoded JSON (same shape as the PATCH body `condition`)' }),
+);
+
+/** `If-Match: "3"`, `W/"3"`, `3` or `*`. */
+export function parseIfMatch(header: string | undefined): Expected {
+  if (header === undefined) return undefined;
+  const value = header.trim();
+  if (value === '*') return '*';
+  const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(value);
+  if (!match) throw new SidecarError('ErrInvalidRequest', 400, 'If-Match must be a version ETag like "3", or *');
+  return Number(match[1]);
+}
+
+function parseCondition(raw: string | undefined): unknown {
+  if (raw === undefined) return undefined;
+  try {
+    return parseJsonBody(Buffer.from(raw));
+  } catch {
+    throw new SidecarError('ErrInvalidRequest', 400, 'query parameter condition must be URL-encoded JSON');
+  }
+}
+
+function parseFields(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const fields = raw.split(',').map((f) => f.trim()).filter(Boolean);
+  return fields.length > 0 ? fields : undefined;
+}
+
+function keyParams(model: ModelDef): TSchema {
+  const describe = (type: string) =>
+    type === 'N' ? 'decimal number' : type === 'B' ? 'base64url bytes' : 'string, percent-encoded';
+  const props: Record<string, TSchema> = {
+    pk: Type.String({ minLength: 1, description: `${model.partitionKey.attribute} (${describe(model.partitionKey.type)})` }),
+  };
+  if (model.sortKey) {
+    props.sk = Type.String({ minLength: 1, description: `${model.sortKey.attribute} (${describe(model.sortKey.type)})` });
+  }
+  return Type.Object(props);
+}
+
+function withEtag(model: ModelDef, reply: FastifyReply, item: LogicalItem): LogicalItem {
+  const version = model.version ? item[model.version] : undefined;
+  if (version !== undefined && version !== null) reply.header('etag', `"${String(version)}"`);
+  return item;
+}
+
+function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore): void {
+  const base = `/v1/models/${model.name}/items`;
+  const itemPath = model.sortKey ? `${base}/:pk/:sk` : `${base}/:pk`;
+  const keys = [model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])];
+  const tags = [model.name];
+  const config = (op: string, itemBody: boolean): RouteErrorContext => ({ model: model.name, op, keys, itemBody });
+  const itemResponse = (status: number, description: string) => ({
+    [status]: { description, ...Type.Ref(model.name) },
+    ...problemResponses,
+  });
+  const params = keyParams(model);
+  const keyOf = (req: FastifyRequest) => {
+    const p = req.params as Params;
+    return keyFromPath(model, p.pk, p.sk);
+  };
+
+  app.post(
+    base,
+    {
+      config: config('create', true),
+      schema: {
+        operationId: `create${model.name}`,
+        summary: `Create a ${model.name}; 409 if the key exists (unless ifNotExists=false)`,
+        tags,
+        querystring: Type.Object({ ifNotExists: Type.Optional(BooleanQuery), condition: conditionQuery }),
+        body: Type.Ref(`${model.name}Create`),
+        response: itemResponse(201, `the stored ${model.name}`),
+      },
+    },
+    async (req, reply) => {
+      const q = req.query as Query;
+      const condition = parseCondition(q.condition);
+      const item =
+        q.ifNotExists === 'false'
+          ? await store.put(model, undefined, req.body, { condition })
+          : await store.create(model, req.body, { condition });
+      return reply.code(201).send(withEtag(model, reply, item));
+    },
+  );
+
+  app.get(
+    itemPath,
+    {
+      config: config('get', false),
+      schema: {
+        operationId: `get${model.name}`,
+        summary: `Read one ${model.name}`,
+        tags,
+        params,
+        querystring: Type.Object({
+          consistent: Type.Optional(BooleanQuery),
+          fields: Type.Optional(Type.String({ description: 'comma-separated attributes to return (keys always included)' })),
+        }),
+        response: itemResponse(200, `the ${model.name}`),
+      },
+    },
+    async (req, reply) => {
+      const q = req.query as Query;
+      const item = await store.get(model, keyOf(req), { consistent: q.consistent === 'true', fields: parseFields(q.fields) });
+      if (!item) throw new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
+      return withEtag(model, reply, item);
+    },
+  );
+
+  app.put(
+    itemPath,
+    {
+      config: config('put', true),
+      schema: {
+        operationId: `put${model.name}`,
+        summary: `Create or replace a ${model.name} (createdAt is kept, version moves on)`,
+        tags,
+        params,
+        headers: ifMatchHeader,
+        querystring: Type.Object({ condition: conditionQuery }),
+        body: Type.Ref(`${model.name}Put`),
+        response: itemResponse(200, `the stored ${model.name}`),
+      },
+    },
+    async (req, reply) => {
+      const expected = parseIfMatch(req.headers['if-match']);
+      const item = await store.put(model, keyOf(req), req.body, {
+        expected,
+        condition: parseCondition((req.query as Query).condition),
+      });
+      return withEtag(model, reply, item);
+    },
+  );
+
+  app.patch(
+    itemPath,
+    {
+      config: config('update', false),
+      schema: {
+        operationId: `update${model.name}`,
+        summary: `Update attributes of an existing ${model.name}`,
+        tags,
+        params,
+        headers: ifMatchHeader,
+        body: Type.Ref(`${model.name}Patch`),
+        response: itemResponse(200, `the updated ${model.name}`),
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as PatchBody;
+      const item = await store.patch(model, keyOf(req), body, {
+        expected: parseIfMatch(req.headers['if-match']),
+        condition: body.condition,
+      });
+      return withEtag(model, reply, item);
+    },
+  );
+
+  app.delete(
+    itemPath,
+    {
+      config: config('delete', false),
+      schema: {
+        operationId: `delete${model.name}`,
+        summary: `Delete a ${model.name}`,
+        tags,
+        params,
+        headers: ifMatchHeader,
+        querystring: Type.Object({
+          ifExists: Type.Optional(BooleanQuery),
+          condition: conditionQuery,
+        }),
+        response: { 204: { description: 'deleted (or already absent)', type: 'null' }, ...problemResponses },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query as Query;
+      await store.delete(model, keyOf(req), {
+        expected: parseIfMatch(req.headers['if-match']),
+        ifExists: q.ifExists === 'true',
+        condition: parseCondition(q.condition),
+      });
+      return reply.code(204).send();
+    },
+  );
+}
+
+/** CRUD routes per model: /v1/models/{Model}/items[/{pk}[/{sk}]]. */
+export async function itemRoutes(app: FastifyInstance, options: ItemRoutesOptions): Promise<void> {
+  for (const model of options.registry.list()) registerModel(app, model, options.store);
+}

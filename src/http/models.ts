@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { SidecarError } from '../errors.js';
+import type { ModelDef, ModelRegistry } from '../model/index.js';
+import { problemResponses } from './schemas.js';
+
+export function summarizeModel(model: ModelDef) {
+  const { dms } = model;
+  return {
+    name: model.name,
+    table: model.table,
+    keys: dms.keys,
+    indexes: (dms.indexes ?? []).map((i) => ({ ...i, projection: i.projection ?? { type: 'ALL' } })),
+    attributes: dms.attributes.map((a) => ({
+      attribute: a.attribute,
+      type: a.type,
+      required: a.required === true,
+      optional: a.optional === true,
+      omit_empty: a.omit_empty === true,
+      roles: a.roles ?? [],
+      ...(a.format ? { format: a.format } : {}),
+      ...(a.json ? { json: true } : {}),
+      ...(a.binary ? { binary: true } : {}),
+      encrypted: a.encryption !== undefined,
+    })),
+  };
+}
+
+/** `GET /v1/models`, `GET /v1/models/{model}`, and ErrModelNotFound for any path under an unknown model. */
+export async function modelRoutes(app: FastifyInstance, options: { registry: ModelRegistry }): Promise<void> {
+  const { registry } = options;
+  const lookup = (name: string) => {
+    const model = registry.get(name);
+    if (!model) throw new SidecarError('ErrModelNotFound', 404, `no model named ${name}`);
+    return model;
+  };
+
+  app.get(
+    '/v1/models',
+    {
+      schema: {
+        operationId: 'listModels',
+        summary: 'List the loaded DMS models',
+        tags: ['models'],
+        response: { 200: Type.Object({ models: Type.Array(Type.Ref('ModelSummary')) }), ...problemResponses },
+      },
+    },
+    async () => ({ models: registry.list().map(summarizeModel) }),
+  );
+
+  app.get(
+    '/v1/models/:model',
+    {
+      schema: {
+        operationId: 'getModel',
+        summary: 'Describe one model',
+        tags: ['models'],
+        params: Type.Object({ model: Type.String() }),
+        response: { 200: Type.Ref('ModelSummary'), ...problemResponses },
+      },
+    },
+    async (req) => summarizeModel(lookup((req.params as { model: string }).model)),
+  );
+
+  app.all('/v1/models/:model/*', { schema: { hide: true } }, async (req) => {
+    lookup((req.params as { model: string }).model);
+    throw new SidecarError('ErrRouteNotFound', 404, `no route for ${req.method} ${req.url.split('?')[0]}`);
+  });
+}

@@ -1,0 +1,127 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SidecarError, type ErrorCode } from '../errors.js';
+
+const TITLES: Record<ErrorCode, string> = {
+  ErrInvalidModel: 'Invalid model',
+  ErrModelNotFound: 'Model not found',
+  ErrInvalidItem: 'Invalid item',
+  ErrMissingPrimaryKey: 'Missing primary key',
+  ErrItemNotFound: 'Item not found',
+  ErrItemExists: 'Item already exists',
+  ErrConditionFailed: 'Condition failed',
+  ErrInvalidOperator: 'Invalid operator',
+  ErrEncryptedFieldNotQueryable: 'Encrypted attribute not queryable',
+  ErrEncryptionNotConfigured: 'Encryption not configured',
+  ErrInvalidEncryptedEnvelope: 'Invalid encrypted envelope',
+  ErrThrottled: 'Throttled',
+  ErrBackendUnavailable: 'Backend unavailable',
+  ErrInvalidRequest: 'Invalid request',
+  ErrUnsupportedMediaType: 'Unsupported media type',
+  ErrPayloadTooLarge: 'Payload too large',
+  ErrRouteNotFound: 'Route not found',
+  ErrMethodNotAllowed: 'Method not allowed',
+  ErrInternal: 'Internal error',
+};
+
+/** Route config the error mapper reads to phrase validation failures. */
+export interface RouteErrorContext {
+  /** Key attribute names of the route's model: a missing one is ErrMissingPrimaryKey. */
+  keys?: string[];
+  /** Whether the body is an item (validation errors are ErrInvalidItem) or a request (ErrInvalidRequest). */
+  itemBody?: boolean;
+  model?: string;
+  op?: string;
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+function attributeFromPath(instancePath: string): string | undefined {
+  const first = instancePath.split('/').filter(Boolean);
+  return first.length > 0 ? first.map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : undefined;
+}
+
+function fromValidation(err: FastifyError, route: RouteErrorContext): SidecarError {
+  const errors = (err.validation ?? []) as unknown as AjvError[];
+  const first = errors[0];
+  const part = err.validationContext ?? 'body';
+  if (!first) return new SidecarError('ErrInvalidRequest', 400, err.message);
+  const at = attributeFromPath(first.instancePath);
+  if (first.keyword === 'required') {
+    const missing = String(first.params.missingProperty);
+    if (part === 'body' && !at && route.keys?.includes(missing)) {
+      return new SidecarError('ErrMissingPrimaryKey', 400, `missing key attribute ${missing}`, { attribute: missing });
+    }
+    const where = at ? `${at}.${missing}` : missing;
+    return part === 'body' && route.itemBody
+      ? new SidecarError('ErrInvalidItem', 400, `missing required attribute ${where}`, { attribute: where })
+      : new SidecarError('ErrInvalidRequest', 400, `${part}: missing ${where}`);
+  }
+  if (first.keyword === 'additionalProperties') {
+    const extra = String(first.params.additionalProperty);
+    const where = at ? `${at}.${extra}` : extra;
+    return part === 'body' && route.itemBody
+      ? new SidecarError('ErrInvalidItem', 400, `unknown attribute ${where}`, { attribute: where })
+      : new SidecarError('ErrInvalidRequest', 400, `${part}: unknown field ${where}`);
+  }
+  const detail = `${part}${at ? ` ${at}` : ''}: ${first.message ?? 'is invalid'}`;
+  return part === 'body' && route.itemBody && at
+    ? new SidecarError('ErrInvalidItem', 400, `attribute ${detail.slice(part.length + 1)}`, { attribute: at.split('.')[0] })
+    : new SidecarError('ErrInvalidRequest', 400, detail);
+}
+
+const FRAMEWORK: Record<string, [ErrorCode, number]> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['ErrUnsupportedMediaType', 415],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['ErrInvalidRequest', 400],
+  FST_ERR_CTP_BODY_TOO_LARGE: ['ErrPayloadTooLarge', 413],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['ErrInvalidRequest', 400],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['ErrInvalidRequest', 400],
+};
+
+export function toSidecarError(err: FastifyError, route: RouteErrorContext): SidecarError {
+  if (err instanceof SidecarError) return err;
+  if (err.validation) return fromValidation(err, route);
+  const known = err.code ? FRAMEWORK[err.code] : undefined;
+  if (known) return new SidecarError(known[0], known[1], err.message);
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new SidecarError('ErrInvalidRequest', err.statusCode, err.message);
+  }
+  return new SidecarError('ErrInternal', 500, 'internal error; see the sidecar log for this request id');
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: SidecarError): FastifyReply {
+  if (error.code === 'ErrThrottled' || (error.code === 'ErrBackendUnavailable' && error.status === 503)) {
+    reply.header('retry-after', String(error.extra?.retryAfter ?? 1));
+  }
+  const { retryAfter: _omit, ...extra } = error.extra ?? {};
+  return reply
+    .code(error.status)
+    .type('application/problem+json')
+    .send({
+      type: `urn:dynamorm-sidecar:error:${error.code}`,
+      title: TITLES[error.code],
+      status: error.status,
+      detail: error.detail,
+      code: error.code,
+      instance: request.url.split('?')[0],
+      requestId: request.id,
+      ...extra,
+    });
+}
+
+/** problem+json for every error and unknown route; never a bare 500 body. */
+export function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const route = (request.routeOptions.config ?? {}) as RouteErrorContext;
+    const error = toSidecarError(err, route);
+    if (error.status >= 500) request.log.error({ err, code: error.code }, 'request failed');
+    return sendProblem(request, reply, error);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new SidecarError('ErrRouteNotFound', 404, `no route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

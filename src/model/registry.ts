@@ -1,0 +1,111 @@
+import type { DmsAttribute, DmsIndex, DmsKey, DmsModel, LoadedModel } from '../dms/types.js';
+import { buildModelSchemas, type ModelSchemas } from './schemas.js';
+
+/** A DMS model resolved for fast per-request use. */
+export interface ModelDef {
+  readonly name: string;
+  readonly table: string;
+  readonly file: string;
+  readonly dms: DmsModel;
+  readonly partitionKey: DmsAttribute;
+  readonly sortKey: DmsAttribute | undefined;
+  readonly attributes: ReadonlyMap<string, DmsAttribute>;
+  readonly indexes: ReadonlyMap<string, DmsIndex>;
+  readonly createdAt: string | undefined;
+  readonly updatedAt: string | undefined;
+  readonly version: string | undefined;
+  readonly ttl: string | undefined;
+  /** Attribute names the sidecar owns: callers never write them. */
+  readonly lifecycle: ReadonlySet<string>;
+  readonly encrypted: ReadonlySet<string>;
+  readonly schemas: ModelSchemas;
+}
+
+/** Physical shape of one DynamoDB table, merged over every model stored in it. */
+export interface TableDef {
+  readonly name: string;
+  readonly partition: DmsKey;
+  readonly sort: DmsKey | undefined;
+  readonly indexes: readonly DmsIndex[];
+  readonly ttlAttribute: string | undefined;
+  readonly attributeTypes: ReadonlyMap<string, DmsKey['type']>;
+}
+
+function attributeWithRole(model: DmsModel, role: string): string | undefined {
+  return model.attributes.find((a) => a.roles?.includes(role))?.attribute;
+}
+
+function resolveModel(loaded: LoadedModel): ModelDef {
+  const dms = loaded.model;
+  const attributes = new Map(dms.attributes.map((a) => [a.attribute, a] as const));
+  const partitionKey = attributes.get(dms.keys.partition.attribute)!;
+  const sortKey = dms.keys.sort ? attributes.get(dms.keys.sort.attribute) : undefined;
+  const createdAt = attributeWithRole(dms, 'created_at');
+  const updatedAt = attributeWithRole(dms, 'updated_at');
+  const version = attributeWithRole(dms, 'version');
+  const lifecycle = new Set([createdAt, updatedAt, version].filter((a): a is string => a !== undefined));
+  const def = {
+    name: dms.name,
+    table: dms.table.name,
+    file: loaded.file,
+    dms,
+    partitionKey,
+    sortKey,
+    attributes,
+    indexes: new Map((dms.indexes ?? []).map((i) => [i.name, i] as const)),
+    createdAt,
+    updatedAt,
+    version,
+    ttl: attributeWithRole(dms, 'ttl'),
+    lifecycle,
+    encrypted: new Set(dms.attributes.filter((a) => a.encryption !== undefined).map((a) => a.attribute)),
+  };
+  return { ...def, schemas: buildModelSchemas(def) };
+}
+
+export class ModelRegistry {
+  readonly #models: Map<string, ModelDef>;
+
+  constructor(loaded: readonly LoadedModel[]) {
+    this.#models = new Map(loaded.map((l) => [l.model.name, resolveModel(l)] as const));
+  }
+
+  get(name: string): ModelDef | undefined {
+    return this.#models.get(name);
+  }
+
+  list(): ModelDef[] {
+    return [...this.#models.values()];
+  }
+
+  tables(): TableDef[] {
+    const byTable = new Map<string, ModelDef[]>();
+    for (const m of this.#models.values()) byTable.set(m.table, [...(byTable.get(m.table) ?? []), m]);
+    return [...byTable.entries()].map(([name, models]) => tableDef(name, models));
+  }
+}
+
+function tableDef(name: string, models: ModelDef[]): TableDef {
+  const first = models[0].dms;
+  const indexes = new Map<string, DmsIndex>();
+  const attributeTypes = new Map<string, DmsKey['type']>();
+  const addKey = (k: DmsKey | undefined) => k && attributeTypes.set(k.attribute, k.type);
+  addKey(first.keys.partition);
+  addKey(first.keys.sort);
+  for (const m of models) {
+    for (const idx of m.dms.indexes ?? []) {
+      if (indexes.has(idx.name)) continue;
+      indexes.set(idx.name, idx);
+      addKey(idx.partition);
+      addKey(idx.sort);
+    }
+  }
+  return {
+    name,
+    partition: first.keys.partition,
+    sort: first.keys.sort,
+    indexes: [...indexes.values()],
+    ttlAttribute: models.map((m) => m.ttl).find((t) => t !== undefined),
+    attributeTypes,
+  };
+}

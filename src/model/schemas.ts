@@ -1,0 +1,134 @@
+import { Type, type TSchema, type TObject } from '@sinclair/typebox';
+import type { DmsAttribute } from '../dms/types.js';
+import type { ModelDef } from './registry.js';
+
+export const DECIMAL_PATTERN = '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?$';
+export const INTEGER_PATTERN = '^-?(0|[1-9][0-9]*)$';
+
+export interface ModelSchemas {
+  /** An item as returned by the sidecar. */
+  readonly item: TObject;
+  /** Body of create (POST). */
+  readonly create: TObject;
+  /** Body of put/replace (PUT): keys may come from the path. */
+  readonly put: TObject;
+  /** Body of update (PATCH). */
+  readonly patch: TObject;
+}
+
+type SchemaSource = Omit<ModelDef, 'schemas'>;
+
+const numberSchema = (integer: boolean): TSchema =>
+  Type.Union([
+    integer ? Type.Integer() : Type.Number(),
+    Type.String({ pattern: integer ? INTEGER_PATTERN : DECIMAL_PATTERN, description: 'decimal string for values a double cannot hold exactly' }),
+  ]);
+
+function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
+  const description = attr.encryption ? 'encrypted at rest' : undefined;
+  if (attr.attribute === model.ttl) {
+    return Type.Union([Type.Integer(), Type.String()], { description: 'epoch seconds, or an RFC3339 timestamp' });
+  }
+  switch (attr.type) {
+    case 'S':
+      if (attr.json) return Type.Unknown({ description: 'any JSON value' });
+      return attr.format === 'rfc3339nano'
+        ? Type.String({ description: 'RFC3339 timestamp' })
+        : Type.String(description ? { description } : {});
+    case 'N':
+      return numberSchema(attr.format === 'int' || attr.format === 'unix_seconds');
+    case 'B':
+      return Type.String({ contentEncoding: 'base64', description: 'base64' });
+    case 'BOOL':
+      return Type.Boolean();
+    case 'NULL':
+      return Type.Null();
+    case 'M':
+      return Type.Record(Type.String(), Type.Unknown());
+    case 'L':
+      return Type.Array(Type.Unknown());
+    case 'SS':
+      return Type.Array(Type.String());
+    case 'NS':
+      return Type.Array(numberSchema(false));
+    case 'BS':
+      return Type.Array(Type.String({ contentEncoding: 'base64' }));
+  }
+}
+
+const isKey = (model: SchemaSource, name: string) =>
+  name === model.partitionKey.attribute || name === model.sortKey?.attribute;
+
+function nullable(model: SchemaSource, attr: DmsAttribute, schema: TSchema): TSchema {
+  if (isKey(model, attr.attribute) || attr.required || attr.type === 'NULL') return schema;
+  return Type.Union([schema, Type.Null()]);
+}
+
+function properties(model: SchemaSource, include: (a: DmsAttribute) => boolean): Record<string, TSchema> {
+  const props: Record<string, TSchema> = {};
+  for (const attr of model.attributes.values()) {
+    if (include(attr)) props[attr.attribute] = Type.Optional(nullable(model, attr, valueSchema(model, attr)));
+  }
+  return props;
+}
+
+function writeBody(model: SchemaSource, id: string, keysRequired: boolean): TObject {
+  const props: Record<string, TSchema> = {};
+  const required: string[] = [];
+  for (const attr of model.attributes.values()) {
+    const name = attr.attribute;
+    if (name === model.version) {
+      props[name] = Type.Optional(Type.Integer({ minimum: 0, description: 'expected current version (optimistic lock); never written' }));
+      continue;
+    }
+    if (model.lifecycle.has(name)) {
+      props[name] = Type.Optional(Type.String({ description: 'owned by the sidecar; ignored on input' }));
+      continue;
+    }
+    props[name] = nullable(model, attr, valueSchema(model, attr));
+    if (isKey(model, name) ? keysRequired : attr.required) required.push(name);
+  }
+  const schema = Type.Object({}, { $id: id, additionalProperties: false });
+  schema.properties = props;
+  schema.required = required.length > 0 ? required : undefined;
+  if (!schema.required) delete schema.required;
+  return schema;
+}
+
+function patchBody(model: SchemaSource): TObject {
+  const updatable = (a: DmsAttribute) => !isKey(model, a.attribute) && !model.lifecycle.has(a.attribute);
+  const ofTypes = (types: string[]) => (a: DmsAttribute) => updatable(a) && types.includes(a.type) && !a.json;
+  const partial = (include: (a: DmsAttribute) => boolean) =>
+    Type.Optional(Type.Object(properties(model, include), { additionalProperties: false }));
+  const removable = [...model.attributes.values()].filter(updatable).map((a) => a.attribute);
+  return Type.Object(
+    {
+      set: partial(updatable),
+      setIfNotExists: partial(updatable),
+      remove: Type.Optional(Type.Array(Type.String({ enum: removable }), { uniqueItems: true })),
+      add: partial(ofTypes(['N', 'SS', 'NS', 'BS'])),
+      delete: partial(ofTypes(['SS', 'NS', 'BS'])),
+      append: partial(ofTypes(['L'])),
+      prepend: partial(ofTypes(['L'])),
+      version: Type.Optional(Type.Integer({ minimum: 0, description: 'expected current version; same as If-Match' })),
+      condition: Type.Optional(Type.Ref('Condition')),
+    },
+    { $id: `${model.name}Patch`, additionalProperties: false },
+  );
+}
+
+function itemSchema(model: SchemaSource): TObject {
+  const schema = Type.Object({}, { $id: model.name, additionalProperties: false });
+  schema.properties = properties(model, () => true);
+  schema.required = [model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])];
+  return schema;
+}
+
+export function buildModelSchemas(model: SchemaSource): ModelSchemas {
+  return {
+    item: itemSchema(model),
+    create: writeBody(model, `${model.name}Create`, true),
+    put: writeBody(model, `${model.name}Put`, false),
+    patch: patchBody(model),
+  };
+}

@@ -1,0 +1,77 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { Agent } from 'node:http';
+
+const require = createRequire(import.meta.url);
+
+export interface BackendOptions {
+  /** External DynamoDB-compatible endpoint; unset means the embedded store. */
+  readonly endpoint?: string | undefined;
+  readonly region: string;
+  /** LevelDB directory for the embedded store; unset keeps data in memory. */
+  readonly dataDir?: string | undefined;
+}
+
+export interface Backend {
+  readonly kind: 'embedded' | 'external';
+  readonly endpoint: string | undefined;
+  readonly client: DynamoDBClient;
+  close(): Promise<void>;
+}
+
+function clientFor(endpoint: string | undefined, region: string, embedded: boolean): DynamoDBClient {
+  return new DynamoDBClient({
+    region,
+    ...(endpoint ? { endpoint } : {}),
+    // The embedded store accepts any signature; fixed credentials keep it independent of the host's AWS setup.
+    ...(embedded ? { credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' } } : {}),
+    maxAttempts: 3,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
+      connectionTimeout: 2_000,
+      requestTimeout: 10_000,
+    }),
+  });
+}
+
+async function startEmbedded(options: BackendOptions): Promise<Backend> {
+  const dynalite = require('dynalite') as (opts: Record<string, unknown>) => Server;
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(options.dataDir ? { path: options.dataDir } : {}),
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = clientFor(endpoint, options.region, true);
+  return {
+    kind: 'embedded',
+    endpoint,
+    client,
+    async close() {
+      client.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    },
+  };
+}
+
+export async function openBackend(options: BackendOptions): Promise<Backend> {
+  if (!options.endpoint) return startEmbedded(options);
+  const client = clientFor(options.endpoint, options.region, false);
+  return {
+    kind: 'external',
+    endpoint: options.endpoint,
+    client,
+    async close() {
+      client.destroy();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { DmsAttribute } from '../dms/types.js';
+import { SidecarError } from '../errors.js';
+import type { ModelDef } from '../model/index.js';
+import { encodeNatural, encodeValue } from '../codec/index.js';
+import { parsePath, type ExpressionContext } from './expression.js';
+
+/** `{and:[…]}`, `{or:[…]}`, `{not:{…}}` or a leaf `{attr, op, value?|values?}`. */
+export type Condition =
+  | { and: Condition[] }
+  | { or: Condition[] }
+  | { not: Condition }
+  | { attr: string; op: string; value?: unknown; values?: unknown[] };
+
+export const CONDITION_OPERATORS = ['=', '<>', '<', '<=', '>', '>=', 'between', 'in', 'begins_with', 'contains', 'exists', 'not_exists'] as const;
+const COMPARATORS = new Set(['=', '<>', '<', '<=', '>', '>=']);
+const MAX_IN_VALUES = 100;
+const MAX_DEPTH = 32;
+
+const SET_ELEMENT: Partial<Record<DmsAttribute['type'], DmsAttribute['type']>> = { SS: 'S', NS: 'N', BS: 'B' };
+
+function invalid(detail: string): SidecarError {
+  return new SidecarError('ErrInvalidRequest', 400, `condition: ${detail}`);
+}
+
+class LeafEncoder {
+  constructor(
+    private readonly model: ModelDef,
+    private readonly attr: DmsAttribute,
+    private readonly nested: boolean,
+    private readonly path: string,
+  ) {}
+
+  encode(value: unknown, asElement = false): AttributeValue {
+    if (this.nested) return encodeNatural(value, this.path, 0);
+    const elementType = asElement ? SET_ELEMENT[this.attr.type] : undefined;
+    if (asElement && this.attr.type === 'L') return encodeNatural(value, this.path, 0);
+    const attr: DmsAttribute = { ...this.attr, type: elementType ?? this.attr.type, omit_empty: false, json: elementType ? false : this.attr.json };
+    if (this.attr.attribute === this.model.ttl && typeof value === 'string') return { N: value };
+    return encodeValue(attr, value, this.path) ?? { NULL: true };
+  }
+}
+
+function leafEncoder(model: ModelDef, path: string): LeafEncoder {
+  const segments = parsePath(path);
+  const attr = model.attributes.get(segments[0].name);
+  if (!attr) throw invalid(`unknown attribute ${segments[0].name} in model ${model.name}`);
+  if (model.encrypted.has(attr.attribute)) {
+    throw new SidecarError('ErrEncryptedFieldNotQueryable', 400, `attribute ${attr.attribute} is encrypted and cannot be used in conditions`);
+  }
+  const nested = segments.length > 1 || segments[0].indexes.length > 0;
+  return new LeafEncoder(model, attr, nested, path);
+}
+
+/** Compile a condition tree into a DynamoDB condition expression, validating names, operators and values. */
+export function compileCondition(model: ModelDef, condition: unknown, ctx: ExpressionContext, depth = 0): string {
+  if (depth > MAX_DEPTH) throw invalid(`nesting deeper than ${MAX_DEPTH}`);
+  if (typeof condition !== 'object' || condition === null || Array.isArray(condition)) throw invalid('each node must be an object');
+  const node = condition as Record<string, unknown>;
+  const keys = Object.keys(node);
+  if (keys.length === 1 && (keys[0] === 'and' || keys[0] === 'or')) {
+    const children = node[keys[0]];
+    if (!Array.isArray(children) || children.length === 0) throw invalid(`${keys[0]} needs a non-empty array`);
+    const parts = children.map((c) => compileCondition(model, c, ctx, depth + 1));
+    return parts.length === 1 ? parts[0] : `(${parts.join(keys[0] === 'and' ? ' AND ' : ' OR ')})`;
+  }
+  if (keys.length === 1 && keys[0] === 'not') return `(NOT ${compileCondition(model, node.not, ctx, depth + 1)})`;
+  return compileLeaf(model, node, ctx);
+}
+
+function compileLeaf(model: ModelDef, node: Record<string, unknown>, ctx: ExpressionContext): string {
+  const { attr, op, value, values } = node;
+  const extra = Object.keys(node).filter((k) => !['attr', 'op', 'value', 'values'].includes(k));
+  if (extra.length > 0) throw invalid(`unexpected field ${extra[0]}`);
+  if (typeof attr !== 'string') throw invalid('leaf needs an attr string');
+  if (typeof op !== 'string' || !(CONDITION_OPERATORS as readonly string[]).includes(op)) {
+    throw new SidecarError('ErrInvalidOperator', 400, `unsupported operator ${JSON.stringify(op)}; use one of ${CONDITION_OPERATORS.join(' ')}`);
+  }
+  const encoder = leafEncoder(model, attr);
+  const name = ctx.path(attr);
+  const single = (): unknown => {
+    if (value === undefined) throw invalid(`operator ${op} on ${attr} needs a value`);
+    return value;
+  };
+  const list = (min: number, max: number): unknown[] => {
+    if (!Array.isArray(values) || values.length < min || values.length > max) {
+      throw invalid(`operator ${op} on ${attr} needs values: an array of ${min === max ? min : `${min} to ${max}`} items`);
+    }
+    return values;
+  };
+  if (COMPARATORS.has(op)) return `${name} ${op} ${ctx.value(encoder.encode(single()))}`;
+  switch (op) {
+    case 'between': {
+      const [low, high] = list(2, 2);
+      return `${name} BETWEEN ${ctx.value(encoder.encode(low))} AND ${ctx.value(encoder.encode(high))}`;
+    }
+    case 'in':
+      return `${name} IN (${list(1, MAX_IN_VALUES).map((v) => ctx.value(encoder.encode(v))).join(', ')})`;
+    case 'begins_with':
+      return `begins_with(${name}, ${ctx.value(encoder.encode(single()))})`;
+    case 'contains':
+      return `contains(${name}, ${ctx.value(encoder.encode(single(), true))})`;
+    case 'exists':
+      return `attribute_exists(${name})`;
+    default:
+      return `attribute_not_exists(${name})`;
+  }
+}

@@ -1,0 +1,100 @@
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  ResourceNotFoundException,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+  type DynamoDBClient,
+  type GlobalSecondaryIndex,
+  type LocalSecondaryIndex,
+  type Projection,
+} from '@aws-sdk/client-dynamodb';
+import type { DmsIndex, DmsKey } from '../dms/types.js';
+import type { TableDef } from '../model/index.js';
+
+export interface EnsureTablesOptions {
+  /** Create missing tables (always for the embedded store; `--create-tables` for an external one). */
+  readonly create: boolean;
+  /** Also enable the TTL attribute on created tables (the embedded store has no TTL API). */
+  readonly enableTtl: boolean;
+}
+
+export interface EnsureTablesResult {
+  readonly created: string[];
+  readonly existing: string[];
+}
+
+export class MissingTablesError extends Error {
+  readonly tables: string[];
+  constructor(tables: string[]) {
+    super(`DynamoDB tables missing: ${tables.join(', ')} (create them, or start with --create-tables)`);
+    this.tables = tables;
+  }
+}
+
+const keySchema = (partition: DmsKey, sort: DmsKey | undefined) => [
+  { AttributeName: partition.attribute, KeyType: 'HASH' as const },
+  ...(sort ? [{ AttributeName: sort.attribute, KeyType: 'RANGE' as const }] : []),
+];
+
+function projection(index: DmsIndex): Projection {
+  const type = index.projection?.type ?? 'ALL';
+  return type === 'INCLUDE'
+    ? { ProjectionType: type, NonKeyAttributes: index.projection?.fields ?? [] }
+    : { ProjectionType: type };
+}
+
+async function tableExists(client: DynamoDBClient, name: string): Promise<boolean> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: name }));
+    return true;
+  } catch (err) {
+    if (err instanceof ResourceNotFoundException || (err as Error).name === 'ResourceNotFoundException') return false;
+    throw err;
+  }
+}
+
+async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: boolean): Promise<void> {
+  const gsis: GlobalSecondaryIndex[] = table.indexes
+    .filter((i) => i.type === 'GSI')
+    .map((i) => ({ IndexName: i.name, KeySchema: keySchema(i.partition, i.sort), Projection: projection(i) }));
+  const lsis: LocalSecondaryIndex[] = table.indexes
+    .filter((i) => i.type === 'LSI')
+    .map((i) => ({ IndexName: i.name, KeySchema: keySchema(i.partition, i.sort), Projection: projection(i) }));
+  await client.send(
+    new CreateTableCommand({
+      TableName: table.name,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: keySchema(table.partition, table.sort),
+      AttributeDefinitions: [...table.attributeTypes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
+      ...(gsis.length > 0 ? { GlobalSecondaryIndexes: gsis } : {}),
+      ...(lsis.length > 0 ? { LocalSecondaryIndexes: lsis } : {}),
+    }),
+  );
+  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: table.name });
+  if (enableTtl && table.ttlAttribute) {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: table.name,
+        TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+      }),
+    );
+  }
+}
+
+/** Make sure every table exists; idempotent, existing tables are kept as they are. */
+export async function ensureTables(
+  client: DynamoDBClient,
+  tables: readonly TableDef[],
+  options: EnsureTablesOptions,
+): Promise<EnsureTablesResult> {
+  const existing: string[] = [];
+  const missing: TableDef[] = [];
+  for (const table of tables) {
+    if (await tableExists(client, table.name)) existing.push(table.name);
+    else missing.push(table);
+  }
+  if (missing.length > 0 && !options.create) throw new MissingTablesError(missing.map((t) => t.name));
+  for (const table of missing) await createTable(client, table, options.enableTtl);
+  return { created: missing.map((t) => t.name), existing };
+}

@@ -1,0 +1,63 @@
+import { startSidecar, type Sidecar } from '../../src/server.js';
+import type { SidecarConfig } from '../../src/config.js';
+
+export interface TestSidecar {
+  readonly sidecar: Sidecar;
+  readonly url: string;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  readonly json: any;
+}
+
+export const baseConfig: SidecarConfig = {
+  port: 0,
+  host: '127.0.0.1',
+  schemasDir: 'schemas',
+  dataDir: undefined,
+  dynamodbEndpoint: undefined,
+  region: 'us-east-1',
+  createTables: false,
+  logLevel: 'silent',
+  bodyLimit: 1024 * 1024,
+};
+
+export async function send(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<TestResponse> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(url + path, init);
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** A real sidecar listening on a free loopback port, embedded store unless `overrides` says otherwise. */
+export async function startTestSidecar(overrides: Partial<SidecarConfig> = {}): Promise<TestSidecar> {
+  const sidecar = await startSidecar({ ...baseConfig, ...overrides });
+  const url = sidecar.url;
+  return {
+    sidecar,
+    url,
+    request: (method, path, body, headers) => send(url, method, path, body, headers),
+    close: () => sidecar.close(),
+  };
+}
