@@ -4,7 +4,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { DmsLoadError, loadModels } from './dms/index.js';
 import { ModelRegistry } from './model/index.js';
-import { ItemStore } from './store/items.js';
 import { MissingTablesError } from './store/tables.js';
 import { buildApp, startSidecar } from './server.js';
 import { openApiYaml } from './http/openapi.js';
@@ -12,7 +11,7 @@ import { openApiYaml } from './http/openapi.js';
 async function printOpenApi(schemasDir: string): Promise<void> {
   const registry = new ModelRegistry(await loadModels(schemasDir));
   // The document needs no backend; this client is never called.
-  const app = await buildApp({ registry, store: new ItemStore({ client: new DynamoDBClient({ region: 'us-east-1' }) }) });
+  const app = await buildApp({ registry, client: new DynamoDBClient({ region: 'us-east-1' }) });
   await app.ready();
   process.stdout.write(openApiYaml(app));
   await app.close();

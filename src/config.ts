@@ -10,6 +10,8 @@ export interface SidecarConfig {
   readonly createTables: boolean;
   readonly logLevel: string;
   readonly bodyLimit: number;
+  readonly batchMaxItems: number;
+  readonly retryDeadlineMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -33,6 +35,8 @@ export const OPTIONS = {
   createTables: { flag: 'create-tables', env: 'CREATE_TABLES', type: 'boolean', fallback: 'false', help: 'external endpoint: create missing tables at boot (embedded: always)' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', type: 'string', fallback: 'info', help: 'pino level: fatal error warn info debug trace silent' },
   bodyLimit: { flag: 'body-limit', env: 'BODY_LIMIT', type: 'string', fallback: '1048576', help: 'largest accepted request body in bytes' },
+  batchMaxItems: { flag: 'batch-max-items', env: 'BATCH_MAX_ITEMS', type: 'string', fallback: '1000', help: 'most keys in a batch-get, or puts + deletes in a batch-write' },
+  retryDeadlineMs: { flag: 'retry-deadline-ms', env: 'RETRY_DEADLINE_MS', type: 'string', fallback: '5000', help: 'how long batch and transaction retries may take before giving back what is left' },
 } as const satisfies Record<keyof SidecarConfig, OptionSpec>;
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -92,6 +96,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     createTables: bool(label('createTables'), raw('createTables')),
     logLevel,
     bodyLimit: integer(label('bodyLimit'), text('bodyLimit'), 1024, 64 * 1024 * 1024),
+    batchMaxItems: integer(label('batchMaxItems'), text('batchMaxItems'), 1, 100_000),
+    retryDeadlineMs: integer(label('retryDeadlineMs'), text('retryDeadlineMs'), 0, 120_000),
   };
   return { config, flags: { help: values.help === true, printOpenapi: values['print-openapi'] === true } };
 }

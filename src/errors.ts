@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'ErrPayloadTooLarge'
   | 'ErrRouteNotFound'
   | 'ErrMethodNotAllowed'
+  | 'ErrTransactionCanceled'
+  | 'ErrIdempotentParameterMismatch'
   | 'ErrInternal';
 
 /**

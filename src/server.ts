@@ -6,7 +6,8 @@ import { ItemStore } from './store/items.js';
 import { openBackend, type Backend } from './store/backend.js';
 import { ensureTables } from './store/tables.js';
 import type { SidecarConfig } from './config.js';
-import { registerProblemHandlers } from './http/problem.js';
+import { registerProblemHandlers, sendProblem } from './http/problem.js';
+import { SidecarError } from './errors.js';
 import { registerJsonBody } from './http/json-body.js';
 import { registerRequestLog, requestId } from './http/request-log.js';
 import { registerOpenApi, openApiRoutes } from './http/openapi.js';
@@ -14,12 +15,22 @@ import { sharedSchemas } from './http/schemas.js';
 import { modelRoutes } from './http/models.js';
 import { itemRoutes } from './http/items.js';
 import { healthRoutes } from './http/health.js';
+import { readRoutes } from './http/reads.js';
+import { batchRoutes } from './http/batch.js';
+import { transactionRoutes } from './http/transactions.js';
+import { ReadStore } from './store/query.js';
+import { BatchStore } from './store/batch.js';
+import { TransactionStore } from './store/transactions.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './store/retry.js';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 export interface AppOptions {
   readonly registry: ModelRegistry;
-  readonly store: ItemStore;
+  readonly client: DynamoDBClient;
   readonly logger?: FastifyServerOptions['logger'];
   readonly bodyLimit?: number;
+  readonly batchMaxItems?: number;
+  readonly retryDeadlineMs?: number;
 }
 
 /** The HTTP application, without a listener: routes, schemas, errors, logs, OpenAPI. */
@@ -32,6 +43,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestId as FastifyServerOptions['genReqId'],
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     routerOptions: { maxParamLength: 2048 },
+    frameworkErrors: (error, request, reply) =>
+      sendProblem(request, reply, new SidecarError('ErrInvalidRequest', 400, `malformed request: ${error.message}`)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerProblemHandlers(app);
@@ -45,7 +58,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(openApiRoutes);
   await app.register(modelRoutes, { registry: options.registry });
-  await app.register(itemRoutes, { registry: options.registry, store: options.store });
+  const { registry, client } = options;
+  const items = new ItemStore({ client });
+  const now = () => items.now();
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: options.retryDeadlineMs ?? DEFAULT_RETRY.deadlineMs };
+  const batchMaxItems = options.batchMaxItems ?? 1000;
+  await app.register(itemRoutes, { registry, store: items });
+  await app.register(readRoutes, { registry, reads: new ReadStore(client) });
+  await app.register(batchRoutes, {
+    registry,
+    maxItems: batchMaxItems,
+    batch: new BatchStore({ client, retry, maxItems: batchMaxItems, concurrency: 4, now }),
+  });
+  await app.register(transactionRoutes, {
+    registry,
+    transactions: new TransactionStore({ client, retry, now, models: (name) => registry.get(name) }),
+  });
   return app;
 }
 
@@ -63,7 +91,14 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
   try {
     const embedded = backend.kind === 'embedded';
     await ensureTables(backend.client, registry.tables(), { create: embedded || config.createTables, enableTtl: !embedded });
-    const app = await buildApp({ registry, store: new ItemStore({ client: backend.client }), logger, bodyLimit: config.bodyLimit });
+    const app = await buildApp({
+      registry,
+      client: backend.client,
+      logger,
+      bodyLimit: config.bodyLimit,
+      batchMaxItems: config.batchMaxItems,
+      retryDeadlineMs: config.retryDeadlineMs,
+    });
     const url = await app.listen({ port: config.port, host: config.host });
     return {
       app,

@@ -1,4 +1,5 @@
 import { invalidItem } from '../errors.js';
+import { ExactNumber } from './number.js';
 
 /** Guards against stack exhaustion on hostile input; generous for real documents. */
 const MAX_JSON_DEPTH = 256;
@@ -30,6 +31,7 @@ function encode(value: unknown, path: string, depth: number): string {
       return JSON.stringify(value);
   }
   if (value === null) return 'null';
+  if (value instanceof ExactNumber) return value.decimal;
   if (depth > MAX_JSON_DEPTH) throw invalidItem(`${describe(path)}: JSON nesting deeper than ${MAX_JSON_DEPTH}`, path);
   if (Array.isArray(value)) {
     const parts = value.map((v, i) => encode(v, `${path}[${i}]`, depth + 1));

@@ -1,4 +1,4 @@
-export { MAX_SIGNIFICANT_DIGITS, fromN, isInteger, normalizeDecimal, significantDigits, toN } from './number.js';
+export { ExactNumber, MAX_SIGNIFICANT_DIGITS, fromN, isInteger, normalizeDecimal, significantDigits, toN } from './number.js';
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from './binary.js';
 export { canonicalJson, isPlainObject, isWellFormed } from './canonical-json.js';
 export { formatRfc3339Nano, parseRfc3339, toEpochSeconds } from './time.js';

@@ -150,3 +150,29 @@ export function sameAttributeValue(a: AttributeValue, b: AttributeValue): boolea
   if (a.B && b.B) return Buffer.from(a.B).equals(Buffer.from(b.B));
   return false;
 }
+
+/** A key given as a JSON object `{pk: value, sk: value}`: exactly the key attributes, typed per the model. */
+export function keyFromObject(model: ModelDef, value: unknown, where = 'key'): AvItem {
+  if (!isPlainObject(value)) throw new SidecarError('ErrMissingPrimaryKey', 400, `${where} must be an object of key attributes`);
+  const key: AvItem = {};
+  for (const attr of [model.partitionKey, model.sortKey]) {
+    if (!attr) continue;
+    const v = value[attr.attribute];
+    if (v === undefined || v === null) {
+      throw new SidecarError('ErrMissingPrimaryKey', 400, `${where} is missing ${attr.attribute}`, { attribute: attr.attribute });
+    }
+    key[attr.attribute] = encodeAttributeForWrite(model, attr, v)!;
+  }
+  const extra = Object.keys(value).find((k) => !(k in key));
+  if (extra !== undefined) throw new SidecarError('ErrInvalidRequest', 400, `${where} has ${extra}, which is not a key attribute of ${model.name}`);
+  return key;
+}
+
+/** A stable string per key, to find duplicates within one request. */
+export function keyFingerprint(table: string, key: AvItem): string {
+  return [table, ...Object.keys(key).sort().map((name) => {
+    const av = key[name];
+    const value = av.S ?? av.N ?? (av.B ? Buffer.from(av.B).toString('base64') : '');
+    return `${name}\u0000${av.S !== undefined ? 'S' : av.N !== undefined ? 'N' : 'B'}\u0000${value}`;
+  })].join('\u0001');
+}

@@ -70,9 +70,25 @@ export function normalizeDecimal(s: string): string | null {
 }
 
 /** A JSON number or decimal string as a canonical DynamoDB N string; invalidItem otherwise. */
+/**
+ * A JSON number literal that a double cannot hold, kept as its exact decimal text so that numbers
+ * nested in M/L/json values are stored as N without rounding (see http/json-body.ts).
+ */
+export class ExactNumber {
+  readonly decimal: string;
+  constructor(decimal: string) {
+    this.decimal = decimal;
+  }
+  toJSON(): string {
+    return this.decimal;
+  }
+}
+
 export function toN(value: unknown, path: string): string {
   let text: string;
-  if (typeof value === 'number') {
+  if (value instanceof ExactNumber) {
+    text = value.decimal;
+  } else if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw invalidItem(`${path}: expected a finite number`, path);
     text = String(value);
   } else if (typeof value === 'string') {

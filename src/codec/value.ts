@@ -3,7 +3,7 @@ import type { DmsAttribute } from '../dms/types.js';
 import { invalidItem } from '../errors.js';
 import { decodeBase64, encodeBase64 } from './binary.js';
 import { canonicalJson, isPlainObject, isWellFormed } from './canonical-json.js';
-import { fromN, isInteger, toN } from './number.js';
+import { ExactNumber, fromN, isInteger, toN } from './number.js';
 import { parseRfc3339, toEpochSeconds } from './time.js';
 
 /** DynamoDB allows at most 32 levels of nested M/L. */
@@ -47,6 +47,7 @@ export function encodeNatural(value: unknown, path: string, depth: number): Attr
     case 'boolean':
       return { BOOL: value };
   }
+  if (value instanceof ExactNumber) return { N: toN(value, path) };
   const isContainer = Array.isArray(value) || isPlainObject(value);
   if (!isContainer) throw invalidItem(`${path}: expected a JSON value`, path);
   if (depth > MAX_NESTING_DEPTH) throw invalidItem(`${path}: nesting deeper than ${MAX_NESTING_DEPTH}`, path);

@@ -1,49 +1,90 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SidecarError } from '../errors.js';
-import { normalizeDecimal } from '../codec/index.js';
+import { ExactNumber, normalizeDecimal } from '../codec/index.js';
 
 interface ReviverContext {
   source?: string;
 }
 
-/**
- * JSON.parse drops digits a double cannot hold. Node 24's reviver sees each number's source text,
- * so a literal that would be rounded is handed on as its exact decimal string instead (N accepts both).
- */
-function keepExactNumbers(this: unknown, _key: string, value: unknown, context?: ReviverContext): unknown {
-  if (typeof value !== 'number' || context?.source === undefined) return value;
+type Reviver = (this: unknown, key: string, value: unknown) => unknown;
+
+/** The exact decimal of a number literal when the double JSON.parse made of it is not exact. */
+function inexactDecimal(value: unknown, context: ReviverContext | undefined): string | undefined {
+  if (typeof value !== 'number' || context?.source === undefined) return undefined;
   const exact = normalizeDecimal(context.source);
-  if (exact === null || normalizeDecimal(String(value)) === exact) return value;
-  return exact;
+  return exact === null || normalizeDecimal(String(value)) === exact ? undefined : exact;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+const RAW_BODY = Symbol('rawJsonBody');
 
-export function parseJsonBody(bytes: Buffer): unknown {
-  let text: string;
+interface ParsedBody {
+  readonly value: unknown;
+  /** Set when some number literal could not be held by a double. */
+  readonly hasInexactNumbers: boolean;
+}
+
+function decode(bytes: Buffer): string {
   try {
-    text = utf8.decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     throw new SidecarError('ErrInvalidRequest', 400, 'request body is not valid UTF-8');
   }
-  if (text.trim().length === 0) throw new SidecarError('ErrInvalidRequest', 400, 'request body is empty; send a JSON document');
+}
+
+function parse(text: string, reviver: Reviver): unknown {
   try {
-    return JSON.parse(text, keepExactNumbers as (this: unknown, key: string, value: unknown) => unknown);
+    return JSON.parse(text, reviver);
   } catch (err) {
     throw new SidecarError('ErrInvalidRequest', 400, `request body is not valid JSON: ${(err as Error).message}`);
   }
 }
 
-/** Replace Fastify's JSON parser for `application/json` and `application/*+json`. */
+/**
+ * JSON.parse drops digits a double cannot hold. Node 24's reviver sees each number's source text, so such a
+ * literal first becomes its exact decimal string (what schema validation sees: N accepts decimal strings).
+ */
+export function parseJsonText(text: string): ParsedBody {
+  if (text.trim().length === 0) throw new SidecarError('ErrInvalidRequest', 400, 'request body is empty; send a JSON document');
+  let hasInexactNumbers = false;
+  const value = parse(text, function (_key, v, context?: ReviverContext) {
+    const exact = inexactDecimal(v, context);
+    if (exact === undefined) return v;
+    hasInexactNumbers = true;
+    return exact;
+  } as Reviver);
+  return { value, hasInexactNumbers };
+}
+
+/** After validation, numbers nested in M/L/json values must stay numbers: they become ExactNumber instead. */
+export function parseWithExactNumbers(text: string): unknown {
+  return parse(text, function (_key, v, context?: ReviverContext) {
+    const exact = inexactDecimal(v, context);
+    return exact === undefined ? v : new ExactNumber(exact);
+  } as Reviver);
+}
+
+export function parseJsonBody(bytes: Buffer): unknown {
+  return parseJsonText(decode(bytes)).value;
+}
+
+/** Only JSON bodies are accepted (anything else is 415); see parseJsonText for how numbers are kept exact. */
 export function registerJsonBody(app: FastifyInstance): void {
-  app.removeContentTypeParser(['application/json']);
-  const parser = (_request: unknown, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+  app.removeAllContentTypeParsers();
+  const parser = (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     try {
-      done(null, parseJsonBody(body as Buffer));
+      const text = decode(body as Buffer);
+      const parsed = parseJsonText(text);
+      if (parsed.hasInexactNumbers) (request as unknown as Record<symbol, string>)[RAW_BODY] = text;
+      done(null, parsed.value);
     } catch (err) {
       done(err as Error, undefined);
     }
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
   app.addContentTypeParser(/^application\/[a-z0-9.+-]+\+json$/, { parseAs: 'buffer' }, parser);
+  app.addHook('preHandler', async (request) => {
+    const raw = (request as unknown as Record<symbol, string | undefined>)[RAW_BODY];
+    if (raw !== undefined) request.body = parseWithExactNumbers(raw);
+  });
 }

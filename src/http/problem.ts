@@ -20,6 +20,8 @@ const TITLES: Record<ErrorCode, string> = {
   ErrPayloadTooLarge: 'Payload too large',
   ErrRouteNotFound: 'Route not found',
   ErrMethodNotAllowed: 'Method not allowed',
+  ErrTransactionCanceled: 'Transaction canceled',
+  ErrIdempotentParameterMismatch: 'Idempotency key reused with a different request',
   ErrInternal: 'Internal error',
 };
 
@@ -99,6 +101,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   }
   const { retryAfter: _omit, ...extra } = error.extra ?? {};
   return reply
+    .header('x-request-id', request.id)
     .code(error.status)
     .type('application/problem+json')
     .send({

@@ -14,6 +14,8 @@ export interface ModelSchemas {
   readonly put: TObject;
   /** Body of update (PATCH). */
   readonly patch: TObject;
+  /** A key as a JSON object (batch, transactions). */
+  readonly key: TObject;
 }
 
 type SchemaSource = Omit<ModelDef, 'schemas'>;
@@ -124,11 +126,18 @@ function itemSchema(model: SchemaSource): TObject {
   return schema;
 }
 
+function keySchema(model: SchemaSource): TObject {
+  const props: Record<string, TSchema> = { [model.partitionKey.attribute]: valueSchema(model, model.partitionKey) };
+  if (model.sortKey) props[model.sortKey.attribute] = valueSchema(model, model.sortKey);
+  return Type.Object(props, { $id: `${model.name}Key`, additionalProperties: false });
+}
+
 export function buildModelSchemas(model: SchemaSource): ModelSchemas {
   return {
     item: itemSchema(model),
     create: writeBody(model, `${model.name}Create`, true),
     put: writeBody(model, `${model.name}Put`, false),
     patch: patchBody(model),
+    key: keySchema(model),
   };
 }

@@ -17,7 +17,8 @@ export function mapBackendError(err: unknown): SidecarError {
     return new SidecarError('ErrThrottled', 503, 'DynamoDB is throttling requests; retry after a short delay', { retryAfter: 1 });
   }
   if (name === 'ValidationException') {
-    return new SidecarError('ErrInvalidItem', 400, `DynamoDB rejected the request: ${e.message ?? 'validation error'}`);
+    // DynamoDB's message can quote the offending value; it is never copied into a response.
+    return new SidecarError('ErrInvalidItem', 400, 'DynamoDB rejected the request as invalid (e.g. an operand of the wrong type, or an item over 400 KB after the update)');
   }
   if (name === 'ResourceNotFoundException') {
     return new SidecarError('ErrBackendUnavailable', 503, `DynamoDB table not found: ${e.message ?? ''}`.trim());
@@ -28,11 +29,8 @@ export function mapBackendError(err: unknown): SidecarError {
   if (NETWORK.has(e?.code ?? '') || NETWORK.has(name)) {
     return new SidecarError('ErrBackendUnavailable', 503, 'DynamoDB endpoint is unreachable');
   }
-  const status = e?.$metadata?.httpStatusCode ?? 0;
-  if (status >= 500 || name === 'InternalServerError' || name === 'ServiceUnavailable') {
-    return new SidecarError('ErrBackendUnavailable', 503, `DynamoDB failed: ${name || 'server error'}`);
-  }
-  return new SidecarError('ErrInternal', 500, `unexpected DynamoDB error ${name || 'unknown'}`);
+  // Anything else that came back from (or instead of) DynamoDB: a 5xx, an unreadable answer, an auth failure.
+  return new SidecarError('ErrBackendUnavailable', 503, `DynamoDB call failed (${name || 'unknown error'})`);
 }
 
 export function isConditionFailure(err: unknown): err is { Item?: Record<string, unknown> } {

@@ -2,9 +2,10 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
+import { EmbeddedDynamoClient } from './embedded/client.js';
 
 const require = createRequire(import.meta.url);
 
@@ -23,8 +24,8 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-function clientFor(endpoint: string | undefined, region: string, embedded: boolean): DynamoDBClient {
-  return new DynamoDBClient({
+function clientConfig(endpoint: string | undefined, region: string, embedded: boolean): DynamoDBClientConfig {
+  return {
     region,
     ...(endpoint ? { endpoint } : {}),
     // The embedded store accepts any signature; fixed credentials keep it independent of the host's AWS setup.
@@ -35,7 +36,11 @@ function clientFor(endpoint: string | undefined, region: string, embedded: boole
       connectionTimeout: 2_000,
       requestTimeout: 10_000,
     }),
-  });
+  };
+}
+
+function clientFor(endpoint: string | undefined, region: string, embedded: boolean): DynamoDBClient {
+  return new DynamoDBClient(clientConfig(endpoint, region, embedded));
 }
 
 async function startEmbedded(options: BackendOptions): Promise<Backend> {
@@ -50,7 +55,8 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = clientFor(endpoint, options.region, true);
+  // dynalite has no transactions: this client runs them in-process.
+  const client = new EmbeddedDynamoClient(clientConfig(endpoint, options.region, true));
   return {
     kind: 'embedded',
     endpoint,

@@ -2,7 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import { encodeNatural, encodeValue } from '../codec/index.js';
+import { encodeNatural, encodeValue, toEpochSeconds } from '../codec/index.js';
 import { parsePath, type ExpressionContext } from './expression.js';
 
 /** `{and:[…]}`, `{or:[…]}`, `{not:{…}}` or a leaf `{attr, op, value?|values?}`. */
@@ -10,9 +10,12 @@ export type Condition =
   | { and: Condition[] }
   | { or: Condition[] }
   | { not: Condition }
-  | { attr: string; op: string; value?: unknown; values?: unknown[] };
+  | { attr: string; op: string; value?: unknown; values?: unknown[]; size?: boolean };
 
-export const CONDITION_OPERATORS = ['=', '<>', '<', '<=', '>', '>=', 'between', 'in', 'begins_with', 'contains', 'exists', 'not_exists'] as const;
+export const CONDITION_OPERATORS = [
+  '=', '<>', '<', '<=', '>', '>=', 'between', 'in', 'begins_with', 'contains', 'exists', 'not_exists', 'attribute_type',
+] as const;
+const ATTRIBUTE_TYPES = new Set(['S', 'N', 'B', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS', 'BS']);
 const COMPARATORS = new Set(['=', '<>', '<', '<=', '>', '>=']);
 const MAX_IN_VALUES = 100;
 const MAX_DEPTH = 32;
@@ -36,7 +39,7 @@ class LeafEncoder {
     const elementType = asElement ? SET_ELEMENT[this.attr.type] : undefined;
     if (asElement && this.attr.type === 'L') return encodeNatural(value, this.path, 0);
     const attr: DmsAttribute = { ...this.attr, type: elementType ?? this.attr.type, omit_empty: false, json: elementType ? false : this.attr.json };
-    if (this.attr.attribute === this.model.ttl && typeof value === 'string') return { N: value };
+    if (this.attr.attribute === this.model.ttl && !asElement) return { N: toEpochSeconds(value, this.path) };
     return encodeValue(attr, value, this.path) ?? { NULL: true };
   }
 }
@@ -69,15 +72,15 @@ export function compileCondition(model: ModelDef, condition: unknown, ctx: Expre
 }
 
 function compileLeaf(model: ModelDef, node: Record<string, unknown>, ctx: ExpressionContext): string {
-  const { attr, op, value, values } = node;
-  const extra = Object.keys(node).filter((k) => !['attr', 'op', 'value', 'values'].includes(k));
+  const { attr, op, value, values, size } = node;
+  const extra = Object.keys(node).filter((k) => !['attr', 'op', 'value', 'values', 'size'].includes(k));
   if (extra.length > 0) throw invalid(`unexpected field ${extra[0]}`);
   if (typeof attr !== 'string') throw invalid('leaf needs an attr string');
   if (typeof op !== 'string' || !(CONDITION_OPERATORS as readonly string[]).includes(op)) {
     throw new SidecarError('ErrInvalidOperator', 400, `unsupported operator ${JSON.stringify(op)}; use one of ${CONDITION_OPERATORS.join(' ')}`);
   }
+  if (size !== undefined && typeof size !== 'boolean') throw invalid('size must be a boolean');
   const encoder = leafEncoder(model, attr);
-  const name = ctx.path(attr);
   const single = (): unknown => {
     if (value === undefined) throw invalid(`operator ${op} on ${attr} needs a value`);
     return value;
@@ -88,6 +91,8 @@ function compileLeaf(model: ModelDef, node: Record<string, unknown>, ctx: Expres
     }
     return values;
   };
+  if (size === true) return compileSize(attr, op, ctx.path(attr), single, list, ctx);
+  const name = ctx.path(attr);
   if (COMPARATORS.has(op)) return `${name} ${op} ${ctx.value(encoder.encode(single()))}`;
   switch (op) {
     case 'between': {
@@ -102,7 +107,34 @@ function compileLeaf(model: ModelDef, node: Record<string, unknown>, ctx: Expres
       return `contains(${name}, ${ctx.value(encoder.encode(single(), true))})`;
     case 'exists':
       return `attribute_exists(${name})`;
+    case 'attribute_type': {
+      const type = single();
+      if (typeof type !== 'string' || !ATTRIBUTE_TYPES.has(type)) throw invalid(`attribute_type needs one of ${[...ATTRIBUTE_TYPES].join(' ')}`);
+      return `attribute_type(${name}, ${ctx.value({ S: type })})`;
+    }
     default:
       return `attribute_not_exists(${name})`;
   }
+}
+
+/** `{attr, size: true, op, value}` compares DynamoDB's size(attr) with a number. */
+function compileSize(
+  attr: string,
+  op: string,
+  name: string,
+  single: () => unknown,
+  list: (min: number, max: number) => unknown[],
+  ctx: ExpressionContext,
+): string {
+  const count = (v: unknown): string => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(`size of ${attr} compares with a non-negative integer`);
+    return ctx.value({ N: String(v) });
+  };
+  if (COMPARATORS.has(op)) return `size(${name}) ${op} ${count(single())}`;
+  if (op === 'between') {
+    const [low, high] = list(2, 2);
+    return `size(${name}) BETWEEN ${count(low)} AND ${count(high)}`;
+  }
+  if (op === 'in') return `size(${name}) IN (${list(1, MAX_IN_VALUES).map(count).join(', ')})`;
+  throw new SidecarError('ErrInvalidOperator', 400, `operator ${op} cannot compare a size`);
 }

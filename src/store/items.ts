@@ -7,28 +7,14 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import {
-  checkItemSize,
-  decodeItem,
-  encodeAttributeForWrite,
-  encodeBody,
-  sameAttributeValue,
-  type AvItem,
-  type LogicalItem,
-} from '../codec/item.js';
+import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
 import { formatRfc3339Nano } from '../codec/time.js';
 import { isConditionFailure, mapBackendError } from './backend-errors.js';
-import { compileCondition } from './condition.js';
-import { ExpressionContext, checkExpressionSize } from './expression.js';
-import { buildPatch, type PatchBody } from './patch.js';
+import { ExpressionContext } from './expression.js';
+import type { PatchBody } from './patch.js';
+import { buildCreate, buildDelete, buildReplace, buildUpdate, type WriteOptions } from './requests.js';
 
-/** `'*'` (If-Match: *) means "the item must exist", a number means "it must be at this version". */
-export type Expected = number | '*' | undefined;
-
-export interface WriteOptions {
-  readonly expected?: Expected;
-  readonly condition?: unknown;
-}
+export type { Expected, WriteOptions } from './requests.js';
 
 export interface GetOptions {
   readonly consistent?: boolean;
@@ -40,6 +26,7 @@ export interface ItemStoreOptions {
   readonly now?: () => Date;
 }
 
+/** Single-item reads and writes for one model at a time. */
 export class ItemStore {
   readonly #client: DynamoDBClient;
   readonly #now: () => Date;
@@ -49,82 +36,38 @@ export class ItemStore {
     this.#now = options.now ?? (() => new Date());
   }
 
+  now(): string {
+    return formatRfc3339Nano(this.#now());
+  }
+
   async create(model: ModelDef, body: unknown, options: { condition?: unknown } = {}): Promise<LogicalItem> {
-    const { attrs } = encodeBody(model, body);
-    const now = formatRfc3339Nano(this.#now());
-    const item: AvItem = { ...attrs };
-    if (model.createdAt) item[model.createdAt] = { S: now };
-    if (model.updatedAt) item[model.updatedAt] = { S: now };
-    if (model.version) item[model.version] = { N: '0' };
-    checkItemSize(item);
-    const ctx = new ExpressionContext();
-    const parts = [`attribute_not_exists(${ctx.path(model.partitionKey.attribute)})`];
-    if (options.condition !== undefined) parts.push(compileCondition(model, options.condition, ctx));
-    const condition = parts.join(' AND ');
-    checkExpressionSize('condition', condition);
+    const built = buildCreate(model, body, options.condition, this.now());
     try {
-      await this.#client.send(
-        new PutItemCommand({ TableName: model.table, Item: item, ConditionExpression: condition, ...ctx.attributes() }),
-      );
+      await this.#client.send(new PutItemCommand(built.request));
     } catch (err) {
       if (!isConditionFailure(err)) throw mapBackendError(err);
-      const key = this.#keyOf(model, item);
-      if (await this.#exists(model, key)) {
+      if (await this.exists(model, built.key)) {
         throw new SidecarError('ErrItemExists', 409, `${model.name} with this key already exists`);
       }
       throw new SidecarError('ErrConditionFailed', 412, 'the condition was not met');
     }
-    return decodeItem(model, item);
+    return decodeItem(model, built.item);
   }
 
-  /**
-   * Replace (or upsert) an item; `createdAt` survives, `version` moves on by one.
-   * Without a path key, the key is taken from the body.
-   */
+  /** Replace or upsert; without `pathKey` the key comes from the body. */
   async put(model: ModelDef, pathKey: AvItem | undefined, body: unknown, options: WriteOptions = {}): Promise<LogicalItem> {
-    const encoded = encodeBody(model, pathKey ? mergeKey(model, pathKey, body) : body);
-    const key = pathKey ?? this.#keyOf(model, encoded.attrs);
-    const expected = options.expected ?? encoded.expectedVersion;
-    const ctx = new ExpressionContext();
-    const set: string[] = [];
-    const sized: AvItem = { ...encoded.attrs };
-    for (const [name, av] of Object.entries(encoded.attrs)) {
-      if (name in key) continue;
-      set.push(`${ctx.path(name)} = ${ctx.value(av)}`);
-    }
-    const now = formatRfc3339Nano(this.#now());
-    if (model.createdAt) {
-      const p = ctx.path(model.createdAt);
-      set.push(`${p} = if_not_exists(${p}, ${ctx.value({ S: now })})`);
-      sized[model.createdAt] = { S: now };
-    }
-    if (model.updatedAt) {
-      set.push(`${ctx.path(model.updatedAt)} = ${ctx.value({ S: now })}`);
-      sized[model.updatedAt] = { S: now };
-    }
-    if (model.version) {
-      const p = ctx.path(model.version);
-      set.push(`${p} = if_not_exists(${p}, ${ctx.value({ N: '-1' })}) + ${ctx.value({ N: '1' })}`);
-      sized[model.version] = { N: '1' };
-    }
-    checkItemSize(sized);
-    const remove = encoded.absent.map((name) => ctx.path(name));
-    const update = [set.length ? `SET ${set.join(', ')}` : '', remove.length ? `REMOVE ${remove.join(', ')}` : '']
-      .filter(Boolean)
-      .join(' ');
-    return this.#update(model, key, update, ctx, this.#conditions(model, ctx, expected, options.condition, false));
+    const built = buildReplace(model, pathKey, body, options, this.now());
+    return this.#update(model, built.key, built.request, false);
   }
 
   async patch(model: ModelDef, key: AvItem, patch: PatchBody, options: WriteOptions = {}): Promise<LogicalItem> {
-    const ctx = new ExpressionContext();
-    const built = buildPatch(model, patch, ctx, formatRfc3339Nano(this.#now()));
-    const expected = options.expected ?? built.expectedVersion;
-    return this.#update(model, key, built.expression, ctx, this.#conditions(model, ctx, expected, options.condition, true));
+    const built = buildUpdate(model, key, patch, options, this.now());
+    return this.#update(model, key, built.request, true);
   }
 
   async get(model: ModelDef, key: AvItem, options: GetOptions = {}): Promise<LogicalItem | undefined> {
     const ctx = new ExpressionContext();
-    const projection = options.fields?.length ? this.#projection(model, options.fields, ctx) : undefined;
+    const projection = options.fields?.length ? projectionExpression(model, options.fields, ctx) : undefined;
     try {
       const out = await this.#client.send(
         new GetItemCommand({
@@ -141,67 +84,15 @@ export class ItemStore {
   }
 
   async delete(model: ModelDef, key: AvItem, options: WriteOptions & { ifExists?: boolean } = {}): Promise<void> {
-    const ctx = new ExpressionContext();
-    const mustExist = options.ifExists === true || options.expected !== undefined;
-    const condition = this.#conditions(model, ctx, options.expected, options.condition, mustExist);
+    const built = buildDelete(model, key, options);
     try {
-      await this.#client.send(
-        new DeleteItemCommand({
-          TableName: model.table,
-          Key: key,
-          ...(condition ? { ConditionExpression: condition } : {}),
-          ...ctx.attributes(),
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-    } catch (err) {
-      throw await this.#conditionError(model, key, err, mustExist);
-    }
-  }
-
-  async #update(model: ModelDef, key: AvItem, update: string, ctx: ExpressionContext, condition: string | undefined) {
-    checkExpressionSize('update', update);
-    try {
-      const out = await this.#client.send(
-        new UpdateItemCommand({
-          TableName: model.table,
-          Key: key,
-          ...(update ? { UpdateExpression: update } : {}),
-          ...(condition ? { ConditionExpression: condition } : {}),
-          ...ctx.attributes(),
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return decodeItem(model, out.Attributes ?? key);
+      await this.#client.send(new DeleteItemCommand({ ...built.request, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
     } catch (err) {
       throw await this.#conditionError(model, key, err, true);
     }
   }
 
-  #conditions(model: ModelDef, ctx: ExpressionContext, expected: Expected, condition: unknown, mustExist: boolean) {
-    const parts: string[] = [];
-    if (mustExist || expected !== undefined) parts.push(`attribute_exists(${ctx.path(model.partitionKey.attribute)})`);
-    if (typeof expected === 'number') {
-      if (!model.version) throw new SidecarError('ErrInvalidRequest', 400, `model ${model.name} has no version attribute`);
-      parts.push(`${ctx.path(model.version)} = ${ctx.value({ N: String(expected) })}`);
-    }
-    if (condition !== undefined) parts.push(compileCondition(model, condition, ctx));
-    if (parts.length === 0) return undefined;
-    const expression = parts.join(' AND ');
-    checkExpressionSize('condition', expression);
-    return expression;
-  }
-
-  /** A failed condition means 404 when the item is absent, 412 when it exists but did not match. */
-  async #conditionError(model: ModelDef, key: AvItem, err: unknown, missingIs404: boolean): Promise<SidecarError> {
-    if (!isConditionFailure(err)) return mapBackendError(err);
-    const exists = err.Item !== undefined || (await this.#exists(model, key));
-    if (!exists && missingIs404) return new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
-    return new SidecarError('ErrConditionFailed', 412, 'the condition or expected version was not met');
-  }
-
-  async #exists(model: ModelDef, key: AvItem): Promise<boolean> {
+  async exists(model: ModelDef, key: AvItem): Promise<boolean> {
     const ctx = new ExpressionContext();
     const projection = ctx.path(model.partitionKey.attribute);
     try {
@@ -214,35 +105,32 @@ export class ItemStore {
     }
   }
 
-  #keyOf(model: ModelDef, item: AvItem): AvItem {
-    const key: AvItem = { [model.partitionKey.attribute]: item[model.partitionKey.attribute] };
-    if (model.sortKey) key[model.sortKey.attribute] = item[model.sortKey.attribute];
-    return key;
+  async #update(model: ModelDef, key: AvItem, request: UpdateItemCommand['input'], missingIs404: boolean) {
+    try {
+      const out = await this.#client.send(
+        new UpdateItemCommand({ ...request, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+      );
+      return decodeItem(model, out.Attributes ?? key);
+    } catch (err) {
+      throw await this.#conditionError(model, key, err, missingIs404);
+    }
   }
 
-  #projection(model: ModelDef, fields: readonly string[], ctx: ExpressionContext): string {
-    const names = new Set([model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])]);
-    for (const field of fields) {
-      if (!model.attributes.has(field)) throw invalidItem(`unknown attribute ${field} in fields`, field);
-      names.add(field);
-    }
-    return [...names].map((n) => ctx.path(n)).join(', ');
+  /** A failed condition means 404 when the item is absent, 412 when it exists but did not match. */
+  async #conditionError(model: ModelDef, key: AvItem, err: unknown, missingIs404: boolean): Promise<SidecarError> {
+    if (!isConditionFailure(err)) return mapBackendError(err);
+    const exists = err.Item !== undefined || (await this.exists(model, key));
+    if (!exists && missingIs404) return new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
+    return new SidecarError('ErrConditionFailed', 412, 'the condition or expected version was not met');
   }
 }
 
-/** Keys come from the path; keys repeated in the body must agree with it. */
-function mergeKey(model: ModelDef, key: AvItem, body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidItem('item must be a JSON object');
-  const merged: Record<string, unknown> = { ...(body as Record<string, unknown>) };
-  const logicalKey = decodeItem(model, key);
-  for (const [name, av] of Object.entries(key)) {
-    if (name in merged) {
-      const given = encodeAttributeForWrite(model, model.attributes.get(name)!, merged[name]);
-      if (!given || !sameAttributeValue(given, av)) {
-        throw new SidecarError('ErrInvalidItem', 400, `key attribute ${name} in the body does not match the path`, { attribute: name });
-      }
-    }
-    merged[name] = logicalKey[name];
+/** Projection by attribute name; keys are always included so every returned item is addressable. */
+export function projectionExpression(model: ModelDef, fields: readonly string[], ctx: ExpressionContext): string {
+  const names = new Set([model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])]);
+  for (const field of fields) {
+    if (!model.attributes.has(field)) throw invalidItem(`unknown attribute ${field} in fields`, field);
+    names.add(field);
   }
-  return merged;
+  return [...names].map((n) => ctx.path(n)).join(', ');
 }

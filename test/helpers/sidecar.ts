@@ -25,6 +25,8 @@ export const baseConfig: SidecarConfig = {
   createTables: false,
   logLevel: 'silent',
   bodyLimit: 1024 * 1024,
+  batchMaxItems: 1000,
+  retryDeadlineMs: 5000,
 };
 
 export async function send(

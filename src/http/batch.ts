@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { ModelDef, ModelRegistry } from '../model/index.js';
+import type { BatchStore } from '../store/batch.js';
+import { problemResponses } from './schemas.js';
+
+export interface BatchRoutesOptions {
+  readonly registry: ModelRegistry;
+  readonly batch: BatchStore;
+  readonly maxItems: number;
+}
+
+function registerModel(app: FastifyInstance, model: ModelDef, batch: BatchStore, maxItems: number): void {
+  const tags = [model.name];
+  const key = Type.Ref(`${model.name}Key`);
+  const complete = Type.Boolean({ description: 'false when some entries were still unprocessed at the retry deadline' });
+  app.post(
+    `/v1/models/${model.name}/batch-get`,
+    {
+      config: { model: model.name, op: 'batch-get', itemBody: false },
+      schema: {
+        operationId: `batchGet${model.name}`,
+        summary: `Read up to ${maxItems} ${model.name} items by key (chunks of 100, unprocessed keys retried)`,
+        tags,
+        body: Type.Object(
+          {
+            keys: Type.Array(key, { minItems: 1, maxItems: maxItems }),
+            fields: Type.Optional(Type.Array(Type.String({ enum: [...model.attributes.keys()] }), { uniqueItems: true })),
+            consistent: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ items: Type.Array(Type.Ref(model.name)), unprocessedKeys: Type.Array(key), complete }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (req) => {
+      const body = req.body as { keys: unknown[]; fields?: string[]; consistent?: boolean };
+      return batch.get(model, body.keys, { fields: body.fields, consistent: body.consistent });
+    },
+  );
+  app.post(
+    `/v1/models/${model.name}/batch-write`,
+    {
+      config: { model: model.name, op: 'batch-write', itemBody: false },
+      schema: {
+        operationId: `batchWrite${model.name}`,
+        summary: `Put and delete up to ${maxItems} ${model.name} items (chunks of 25, unprocessed items retried)`,
+        tags,
+        body: Type.Object(
+          {
+            puts: Type.Optional(Type.Array(Type.Ref(`${model.name}Create`), { maxItems: maxItems })),
+            deletes: Type.Optional(Type.Array(key, { maxItems: maxItems })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            unprocessed: Type.Object({ puts: Type.Array(Type.Ref(model.name)), deletes: Type.Array(key) }),
+            complete,
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (req) => {
+      const body = req.body as { puts?: unknown[]; deletes?: unknown[] };
+      return batch.write(model, body.puts, body.deletes);
+    },
+  );
+}
+
+/** `POST /v1/models/{Model}/batch-get` and `/batch-write`. */
+export async function batchRoutes(app: FastifyInstance, options: BatchRoutesOptions): Promise<void> {
+  for (const model of options.registry.list()) registerModel(app, model, options.batch, options.maxItems);
+}

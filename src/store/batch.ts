@@ -1,0 +1,215 @@
+import {
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  type DynamoDBClient,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { SidecarError } from '../errors.js';
+import type { ModelDef } from '../model/index.js';
+import {
+  checkItemSize,
+  decodeItem,
+  encodeBody,
+  keyFingerprint,
+  keyFromObject,
+  type AvItem,
+  type LogicalItem,
+} from '../codec/item.js';
+import { mapBackendError } from './backend-errors.js';
+import { ExpressionContext } from './expression.js';
+import { projectionExpression } from './items.js';
+import { keyOf } from './requests.js';
+import { RetryBudget, type RetryPolicy } from './retry.js';
+
+export const GET_CHUNK = 100;
+export const WRITE_CHUNK = 25;
+
+export interface BatchOptions {
+  readonly client: DynamoDBClient;
+  readonly retry: RetryPolicy;
+  /** Most keys (batch-get) or puts + deletes (batch-write) in one request. */
+  readonly maxItems: number;
+  /** Chunks in flight at once per request. */
+  readonly concurrency: number;
+  readonly now: () => string;
+}
+
+export interface BatchGetResult {
+  items: LogicalItem[];
+  unprocessedKeys: LogicalItem[];
+  complete: boolean;
+}
+
+export interface BatchWriteResult {
+  unprocessed: { puts: LogicalItem[]; deletes: LogicalItem[] };
+  complete: boolean;
+}
+
+const RETRYABLE = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError']);
+
+function chunks<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
+
+/** Run `work` over `items` with at most `limit` in flight. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function checkCount(kind: string, count: number, max: number): void {
+  if (count === 0) throw new SidecarError('ErrInvalidRequest', 400, `${kind} needs at least one entry`);
+  if (count > max) throw new SidecarError('ErrInvalidRequest', 400, `${kind} takes at most ${max} entries per request; got ${count}`);
+}
+
+function uniqueKeys(model: ModelDef, keys: AvItem[], what: string): void {
+  const seen = new Set<string>();
+  keys.forEach((key, i) => {
+    const fp = keyFingerprint(model.table, key);
+    if (seen.has(fp)) throw new SidecarError('ErrInvalidRequest', 400, `${what}[${i}] repeats a key already in this request`);
+    seen.add(fp);
+  });
+}
+
+/** BatchGetItem / BatchWriteItem in DynamoDB-sized chunks, unprocessed entries retried until the deadline. */
+export class BatchStore {
+  readonly #options: BatchOptions;
+
+  constructor(options: BatchOptions) {
+    this.#options = options;
+  }
+
+  async get(model: ModelDef, rawKeys: unknown, options: { fields?: readonly string[]; consistent?: boolean } = {}): Promise<BatchGetResult> {
+    if (!Array.isArray(rawKeys)) throw new SidecarError('ErrInvalidRequest', 400, 'keys must be an array');
+    checkCount('keys', rawKeys.length, this.#options.maxItems);
+    const keys = rawKeys.map((k, i) => keyFromObject(model, k, `keys[${i}]`));
+    uniqueKeys(model, keys, 'keys');
+    const ctx = new ExpressionContext();
+    const projection = options.fields?.length ? projectionExpression(model, options.fields, ctx) : undefined;
+    const results = await mapBounded(chunks(keys, GET_CHUNK), this.#options.concurrency, (chunk) =>
+      this.#getChunk(model, chunk, {
+        ...(options.consistent ? { ConsistentRead: true } : {}),
+        ...(projection ? { ProjectionExpression: projection, ...ctx.attributes() } : {}),
+      }),
+    );
+    const found = new Map<string, AvItem>();
+    const unprocessed: AvItem[] = [];
+    for (const r of results) {
+      for (const item of r.items) found.set(keyFingerprint(model.table, keyOf(model, item)), item);
+      unprocessed.push(...r.unprocessed);
+    }
+    const items = keys
+      .map((k) => found.get(keyFingerprint(model.table, k)))
+      .filter((i): i is AvItem => i !== undefined)
+      .map((i) => decodeItem(model, i));
+    return { items, unprocessedKeys: unprocessed.map((k) => decodeItem(model, k)), complete: unprocessed.length === 0 };
+  }
+
+  async write(model: ModelDef, rawPuts: unknown, rawDeletes: unknown): Promise<BatchWriteResult> {
+    const puts = rawPuts ?? [];
+    const deletes = rawDeletes ?? [];
+    if (!Array.isArray(puts) || !Array.isArray(deletes)) throw new SidecarError('ErrInvalidRequest', 400, 'puts and deletes must be arrays');
+    checkCount('puts + deletes', puts.length + deletes.length, this.#options.maxItems);
+    const putItems = puts.map((body, i) => this.#encodePut(model, body, i));
+    const deleteKeys = deletes.map((k, i) => keyFromObject(model, k, `deletes[${i}]`));
+    uniqueKeys(model, [...putItems.map((p) => keyOf(model, p)), ...deleteKeys], 'puts/deletes');
+    await this.#carryLifecycle(model, putItems);
+    const requests: WriteRequest[] = [
+      ...putItems.map((Item) => ({ PutRequest: { Item } })),
+      ...deleteKeys.map((Key) => ({ DeleteRequest: { Key } })),
+    ];
+    const leftovers = (
+      await mapBounded(chunks(requests, WRITE_CHUNK), this.#options.concurrency, (chunk) => this.#writeChunk(model, chunk))
+    ).flat();
+    const unprocessed = {
+      puts: leftovers.filter((r) => r.PutRequest).map((r) => decodeItem(model, r.PutRequest!.Item!)),
+      deletes: leftovers.filter((r) => r.DeleteRequest).map((r) => decodeItem(model, r.DeleteRequest!.Key!)),
+    };
+    return { unprocessed, complete: leftovers.length === 0 };
+  }
+
+  #encodePut(model: ModelDef, body: unknown, i: number): AvItem {
+    const encoded = encodeBody(model, body);
+    if (encoded.expectedVersion !== undefined) {
+      throw new SidecarError('ErrInvalidRequest', 400, `puts[${i}]: a batch put cannot check a version; use a transaction or PUT with If-Match`);
+    }
+    const item: AvItem = { ...encoded.attrs };
+    const now = this.#options.now();
+    if (model.createdAt) item[model.createdAt] = { S: now };
+    if (model.updatedAt) item[model.updatedAt] = { S: now };
+    if (model.version) item[model.version] = { N: '0' };
+    checkItemSize(item);
+    return item;
+  }
+
+  /**
+   * BatchWriteItem cannot use if_not_exists, so createdAt and version of items that already exist are read first
+   * and carried over (createdAt kept, version + 1), as a single PUT would do.
+   */
+  async #carryLifecycle(model: ModelDef, items: AvItem[]): Promise<void> {
+    if (items.length === 0 || (!model.createdAt && !model.version)) return;
+    const ctx = new ExpressionContext();
+    const projection = [model.partitionKey.attribute, model.sortKey?.attribute, model.createdAt, model.version]
+      .filter((n): n is string => n !== undefined)
+      .map((n) => ctx.path(n))
+      .join(', ');
+    const existing = new Map<string, AvItem>();
+    const results = await mapBounded(chunks(items.map((i) => keyOf(model, i)), GET_CHUNK), this.#options.concurrency, (chunk) =>
+      this.#getChunk(model, chunk, { ConsistentRead: true, ProjectionExpression: projection, ...ctx.attributes() }),
+    );
+    for (const r of results) {
+      if (r.unprocessed.length > 0) throw new SidecarError('ErrThrottled', 503, 'could not read existing items before a batch put; retry', { retryAfter: 1 });
+      for (const item of r.items) existing.set(keyFingerprint(model.table, keyOf(model, item)), item);
+    }
+    for (const item of items) {
+      const old = existing.get(keyFingerprint(model.table, keyOf(model, item)));
+      if (!old) continue;
+      if (model.createdAt && old[model.createdAt]) item[model.createdAt] = old[model.createdAt];
+      if (model.version && old[model.version]?.N !== undefined) item[model.version] = { N: String(BigInt(old[model.version].N!) + 1n) };
+    }
+  }
+
+  async #getChunk(model: ModelDef, keys: AvItem[], extra: Record<string, unknown>): Promise<{ items: AvItem[]; unprocessed: AvItem[] }> {
+    const budget = new RetryBudget(this.#options.retry);
+    const items: AvItem[] = [];
+    let pending = keys;
+    while (pending.length > 0) {
+      try {
+        const out = await this.#options.client.send(
+          new BatchGetItemCommand({ RequestItems: { [model.table]: { Keys: pending, ...extra } } }),
+        );
+        items.push(...(out.Responses?.[model.table] ?? []));
+        pending = out.UnprocessedKeys?.[model.table]?.Keys ?? [];
+      } catch (err) {
+        if (!RETRYABLE.has((err as Error).name)) throw mapBackendError(err);
+      }
+      if (pending.length > 0 && !(await budget.wait())) break;
+    }
+    return { items, unprocessed: pending };
+  }
+
+  async #writeChunk(model: ModelDef, requests: WriteRequest[]): Promise<WriteRequest[]> {
+    const budget = new RetryBudget(this.#options.retry);
+    let pending = requests;
+    while (pending.length > 0) {
+      try {
+        const out = await this.#options.client.send(new BatchWriteItemCommand({ RequestItems: { [model.table]: pending } }));
+        pending = out.UnprocessedItems?.[model.table] ?? [];
+      } catch (err) {
+        if (!RETRYABLE.has((err as Error).name)) throw mapBackendError(err);
+      }
+      if (pending.length > 0 && !(await budget.wait())) break;
+    }
+    return pending;
+  }
+}

@@ -1,0 +1,139 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { SidecarError } from '../errors.js';
+import { decodeBase64, encodeBase64 } from '../codec/binary.js';
+import type { AvItem } from '../codec/item.js';
+
+/**
+ * DynamORM's pagination token, byte-compatible with Go's `query.EncodeCursor`:
+ * base64url (with `=` padding) of compact JSON `{"lastKey":{…},"index":"…","sort":"ASC|DESC"}`,
+ * keys of every map sorted, values in DynamoDB JSON single-key form, bytes as padded standard base64.
+ */
+export interface Cursor {
+  readonly lastKey: AvItem;
+  readonly index?: string;
+  readonly sort?: 'ASC' | 'DESC';
+}
+
+type JsonAv =
+  | { S: string }
+  | { N: string }
+  | { B: string }
+  | { BOOL: boolean }
+  | { NULL: true }
+  | { SS: string[] }
+  | { NS: string[] }
+  | { BS: string[] }
+  | { L: JsonAv[] }
+  | { M: Record<string, JsonAv> };
+
+function sortedEntries<T>(record: Record<string, T>): [string, T][] {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function toJsonAv(av: AttributeValue): JsonAv {
+  if (av.S !== undefined) return { S: av.S };
+  if (av.N !== undefined) return { N: av.N };
+  if (av.B !== undefined) return { B: encodeBase64(av.B) };
+  if (av.BOOL !== undefined) return { BOOL: av.BOOL };
+  if (av.NULL !== undefined) return { NULL: true };
+  if (av.SS !== undefined) return { SS: av.SS };
+  if (av.NS !== undefined) return { NS: av.NS };
+  if (av.BS !== undefined) return { BS: av.BS.map(encodeBase64) };
+  if (av.L !== undefined) return { L: av.L.map(toJsonAv) };
+  if (av.M !== undefined) return { M: mapToJson(av.M) };
+  throw new Error('unsupported AttributeValue in cursor');
+}
+
+function mapToJson(map: Record<string, AttributeValue>): Record<string, JsonAv> {
+  const out: Record<string, JsonAv> = {};
+  for (const [k, v] of sortedEntries(map)) out[k] = toJsonAv(v);
+  return out;
+}
+
+function invalidCursor(detail: string): SidecarError {
+  return new SidecarError('ErrInvalidRequest', 400, `invalid cursor: ${detail}`);
+}
+
+function fromJsonAv(value: unknown): AttributeValue {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidCursor('attribute value must be an object');
+  const entries = Object.entries(value);
+  if (entries.length !== 1) throw invalidCursor('attribute value must have exactly one type key');
+  const [type, v] = entries[0];
+  const strings = (x: unknown): string[] => {
+    if (!Array.isArray(x) || !x.every((s) => typeof s === 'string')) throw invalidCursor(`${type} must be an array of strings`);
+    return x;
+  };
+  switch (type) {
+    case 'S':
+    case 'N':
+      if (typeof v !== 'string') throw invalidCursor(`${type} must be a string`);
+      return type === 'S' ? { S: v } : { N: v };
+    case 'B':
+      return { B: decodeBase64(v, 'cursor') };
+    case 'BOOL':
+      if (typeof v !== 'boolean') throw invalidCursor('BOOL must be a boolean');
+      return { BOOL: v };
+    case 'NULL':
+      return { NULL: true };
+    case 'SS':
+      return { SS: strings(v) };
+    case 'NS':
+      return { NS: strings(v) };
+    case 'BS':
+      return { BS: strings(v).map((s) => decodeBase64(s, 'cursor')) };
+    case 'L':
+      if (!Array.isArray(v)) throw invalidCursor('L must be an array');
+      return { L: v.map(fromJsonAv) };
+    case 'M':
+      return { M: mapFromJson(v) };
+    default:
+      throw invalidCursor(`unknown attribute type ${type}`);
+  }
+}
+
+function mapFromJson(value: unknown): Record<string, AttributeValue> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidCursor('lastKey must be an object');
+  const out: Record<string, AttributeValue> = {};
+  for (const [k, v] of Object.entries(value)) {
+    Object.defineProperty(out, k, { value: fromJsonAv(v), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** Go's encoding/json escapes these inside strings; matching it keeps cursors byte-identical. */
+function goJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export function encodeCursor(cursor: Cursor): string {
+  const json: Record<string, unknown> = { lastKey: mapToJson(cursor.lastKey) };
+  if (cursor.index) json.index = cursor.index;
+  if (cursor.sort) json.sort = cursor.sort;
+  const unpadded = Buffer.from(goJson(json), 'utf8').toString('base64url');
+  return unpadded.padEnd(Math.ceil(unpadded.length / 4) * 4, '=');
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
+
+/** Accepts cursors from any DynamORM SDK: padding optional, `+/` alphabet tolerated. */
+export function decodeCursor(token: string): Cursor {
+  if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) throw invalidCursor('empty or too long');
+  const normalized = token.replace(/\+/g, '-').replace(/\//g, '_');
+  if (!BASE64URL.test(normalized)) throw invalidCursor('not base64url');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(normalized.replace(/=+$/, ''), 'base64url').toString('utf8'));
+  } catch {
+    throw invalidCursor('not a DynamORM cursor');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidCursor('not a DynamORM cursor');
+  const { lastKey, index, sort, ...rest } = parsed as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw invalidCursor(`unexpected field ${Object.keys(rest)[0]}`);
+  if (index !== undefined && typeof index !== 'string') throw invalidCursor('index must be a string');
+  if (sort !== undefined && sort !== 'ASC' && sort !== 'DESC') throw invalidCursor('sort must be ASC or DESC');
+  return {
+    lastKey: mapFromJson(lastKey),
+    ...(index ? { index } : {}),
+    ...(sort ? { sort } : {}),
+  };
+}

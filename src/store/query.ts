@@ -1,0 +1,289 @@
+import { QueryCommand, ScanCommand, type DynamoDBClient, type QueryCommandInput, type ScanCommandInput } from '@aws-sdk/client-dynamodb';
+import type { DmsAttribute } from '../dms/types.js';
+import { SidecarError } from '../errors.js';
+import type { ModelDef } from '../model/index.js';
+import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
+import { encodeValue } from '../codec/value.js';
+import { mapBackendError } from './backend-errors.js';
+import { compileCondition } from './condition.js';
+import { decodeCursor, encodeCursor, type Cursor } from './cursor.js';
+import { ExpressionContext, checkExpressionSize } from './expression.js';
+import { projectionExpression } from './items.js';
+
+export const SORT_OPERATORS = ['=', '<', '<=', '>', '>=', 'between', 'begins_with'] as const;
+export const DEFAULT_LIMIT = 100;
+export const DEFAULT_PAGES = 10;
+
+export interface ReadOptions {
+  readonly index?: string;
+  readonly filter?: unknown;
+  readonly fields?: readonly string[];
+  readonly limit?: number;
+  readonly cursor?: string;
+  readonly consistent?: boolean;
+  readonly count?: boolean;
+  /** Most DynamoDB calls one request may make; `'all'` reads until the data ends. */
+  readonly pages?: number | 'all';
+}
+
+export interface QueryOptions extends ReadOptions {
+  readonly partition: unknown;
+  readonly sort?: { op: string; value?: unknown; values?: unknown[] };
+  readonly order?: 'ASC' | 'DESC';
+}
+
+export interface ScanOptions extends ReadOptions {
+  readonly segment?: number;
+  readonly totalSegments?: number;
+}
+
+export interface PageResult {
+  items: LogicalItem[];
+  cursor?: string;
+  count: number;
+  scannedCount: number;
+}
+
+type ReadInput = QueryCommandInput | ScanCommandInput;
+
+interface Prepared {
+  readonly kind: 'query' | 'scan';
+  readonly input: ReadInput;
+  readonly keyAttributes: readonly DmsAttribute[];
+  readonly cursorContext: Omit<Cursor, 'lastKey'>;
+}
+
+const invalid = (detail: string) => new SidecarError('ErrInvalidRequest', 400, detail);
+
+function indexOf(model: ModelDef, name: string | undefined) {
+  if (name === undefined) return undefined;
+  const index = model.indexes.get(name);
+  if (!index) throw invalid(`model ${model.name} has no index ${name}`);
+  return index;
+}
+
+/** Attributes that make up LastEvaluatedKey: the table key plus the index key. */
+function keyAttributes(model: ModelDef, indexName: string | undefined): DmsAttribute[] {
+  const names = new Set([model.partitionKey.attribute, model.sortKey?.attribute]);
+  const index = indexOf(model, indexName);
+  if (index) names.add(index.partition.attribute).add(index.sort?.attribute);
+  return [...names].filter((n): n is string => n !== undefined).map((n) => model.attributes.get(n)!);
+}
+
+function keyValue(attr: DmsAttribute, value: unknown, what: string) {
+  if (value === undefined || value === null) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
+  const av = encodeValue({ ...attr, omit_empty: false }, value, attr.attribute);
+  if (!av || av.NULL) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
+  return av;
+}
+
+function commonInput(model: ModelDef, options: ReadOptions, ctx: ExpressionContext): Partial<ReadInput> {
+  const index = indexOf(model, options.index);
+  if (options.consistent && index?.type === 'GSI') throw invalid(`consistent reads are not supported on global secondary index ${index.name}`);
+  const input: Partial<ReadInput> = { TableName: model.table };
+  if (index) input.IndexName = index.name;
+  if (options.consistent) input.ConsistentRead = true;
+  if (options.filter !== undefined) {
+    input.FilterExpression = compileCondition(model, options.filter, ctx);
+    checkExpressionSize('filter', input.FilterExpression);
+  }
+  if (options.count) input.Select = 'COUNT';
+  else if (options.fields?.length) input.ProjectionExpression = projectionExpression(model, options.fields, ctx);
+  return input;
+}
+
+function prepareQuery(model: ModelDef, options: QueryOptions): Prepared {
+  const ctx = new ExpressionContext();
+  const index = indexOf(model, options.index);
+  const pkAttr = model.attributes.get(index ? index.partition.attribute : model.partitionKey.attribute)!;
+  const skName = index ? index.sort?.attribute : model.sortKey?.attribute;
+  const parts = [`${ctx.path(pkAttr.attribute)} = ${ctx.value(keyValue(pkAttr, options.partition, 'partition'))}`];
+  if (options.sort !== undefined) {
+    if (!skName) throw invalid(`${index ? `index ${index.name}` : `model ${model.name}`} has no sort key`);
+    parts.push(sortCondition(model.attributes.get(skName)!, options.sort, ctx));
+  }
+  if (options.order !== undefined && options.order !== 'ASC' && options.order !== 'DESC') throw invalid('order must be ASC or DESC');
+  const input: QueryCommandInput = {
+    ...(commonInput(model, options, ctx) as QueryCommandInput),
+    KeyConditionExpression: parts.join(' AND '),
+    ScanIndexForward: options.order !== 'DESC',
+  };
+  checkExpressionSize('key condition', input.KeyConditionExpression!);
+  Object.assign(input, ctx.attributes());
+  return {
+    kind: 'query',
+    input,
+    keyAttributes: keyAttributes(model, options.index),
+    cursorContext: { ...(options.index ? { index: options.index } : {}), sort: options.order ?? 'ASC' },
+  };
+}
+
+function sortCondition(attr: DmsAttribute, sort: QueryOptions['sort'] & object, ctx: ExpressionContext): string {
+  const { op, value, values } = sort;
+  if (!(SORT_OPERATORS as readonly string[]).includes(op)) {
+    throw new SidecarError('ErrInvalidOperator', 400, `unsupported sort key operator ${JSON.stringify(op)}; use one of ${SORT_OPERATORS.join(' ')}`);
+  }
+  const name = ctx.path(attr.attribute);
+  const v = (x: unknown) => ctx.value(keyValue(attr, x, 'sort key'));
+  if (op === 'between') {
+    if (!Array.isArray(values) || values.length !== 2) throw invalid('sort between needs values: [low, high]');
+    return `${name} BETWEEN ${v(values[0])} AND ${v(values[1])}`;
+  }
+  if (op === 'begins_with') {
+    if (attr.type === 'N') throw new SidecarError('ErrInvalidOperator', 400, 'begins_with does not apply to a number sort key');
+    return `begins_with(${name}, ${v(value)})`;
+  }
+  return `${name} ${op} ${v(value)}`;
+}
+
+function prepareScan(model: ModelDef, options: ScanOptions, streaming: boolean): Prepared {
+  const ctx = new ExpressionContext();
+  const input = commonInput(model, options, ctx) as ScanCommandInput;
+  const { segment, totalSegments } = options;
+  if (segment !== undefined && totalSegments === undefined) throw invalid('segment needs totalSegments');
+  if (totalSegments !== undefined) {
+    if (!Number.isInteger(totalSegments) || totalSegments < 1 || totalSegments > 1_000_000) throw invalid('totalSegments must be 1 to 1000000');
+    if (segment === undefined && !streaming) throw invalid('segment is required with totalSegments (except for NDJSON export, which reads every segment)');
+    if (segment !== undefined && (!Number.isInteger(segment) || segment < 0 || segment >= totalSegments)) {
+      throw invalid('segment must be between 0 and totalSegments - 1');
+    }
+    input.TotalSegments = totalSegments;
+    if (segment !== undefined) input.Segment = segment;
+  }
+  Object.assign(input, ctx.attributes());
+  return {
+    kind: 'scan',
+    input,
+    keyAttributes: keyAttributes(model, options.index),
+    cursorContext: options.index ? { index: options.index } : {},
+  };
+}
+
+/** The cursor must belong to this read: same index, same direction, exactly its key attributes. */
+function startKey(prepared: Prepared, token: string | undefined): AvItem | undefined {
+  if (token === undefined) return undefined;
+  const cursor = decodeCursor(token);
+  const ctx = prepared.cursorContext;
+  if ((cursor.index ?? undefined) !== ctx.index) throw invalid('cursor was issued for a different index');
+  if (cursor.sort !== undefined && ctx.sort !== undefined && cursor.sort !== ctx.sort) throw invalid('cursor was issued for the other sort order');
+  const names = Object.keys(cursor.lastKey).sort();
+  const expected = prepared.keyAttributes.map((a) => a.attribute).sort();
+  if (names.join('\u0000') !== expected.join('\u0000')) throw invalid('cursor does not hold this model\'s key attributes');
+  for (const attr of prepared.keyAttributes) {
+    const av = cursor.lastKey[attr.attribute] as unknown as Record<string, unknown>;
+    if (!(attr.type in av)) throw invalid(`cursor key ${attr.attribute} has the wrong type`);
+  }
+  return cursor.lastKey;
+}
+
+function pageBudget(pages: number | 'all' | undefined, fallback: number | 'all'): number {
+  const p = pages ?? fallback;
+  if (p === 'all') return Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(p) || p < 1) throw invalid('pages must be a positive integer or "all"');
+  return p;
+}
+
+/** Query and Scan with pagination, counting and streaming; never builds HTTP responses. */
+export class ReadStore {
+  readonly #client: DynamoDBClient;
+
+  constructor(client: DynamoDBClient) {
+    this.#client = client;
+  }
+
+  query(model: ModelDef, options: QueryOptions): Promise<PageResult> {
+    return this.#collect(model, prepareQuery(model, options), options);
+  }
+
+  scan(model: ModelDef, options: ScanOptions): Promise<PageResult> {
+    return this.#collect(model, prepareScan(model, options, false), options);
+  }
+
+  /** Every matching item, page by page, pulled only as fast as the consumer reads. */
+  queryStream(model: ModelDef, options: QueryOptions): AsyncIterable<LogicalItem> {
+    return this.#stream(model, prepareQuery(model, options), options);
+  }
+
+  scanStream(model: ModelDef, options: ScanOptions): AsyncIterable<LogicalItem> {
+    const prepared = prepareScan(model, options, true);
+    const total = options.totalSegments;
+    if (total === undefined || options.segment !== undefined) return this.#stream(model, prepared, options);
+    return this.#segments(model, prepared, options, total);
+  }
+
+  async #page(prepared: Prepared, startKey: AvItem | undefined, limit: number | undefined) {
+    const input = { ...prepared.input, ...(startKey ? { ExclusiveStartKey: startKey } : {}), ...(limit ? { Limit: limit } : {}) };
+    try {
+      return prepared.kind === 'query'
+        ? await this.#client.send(new QueryCommand(input as QueryCommandInput))
+        : await this.#client.send(new ScanCommand(input as ScanCommandInput));
+    } catch (err) {
+      throw mapBackendError(err);
+    }
+  }
+
+  async #collect(model: ModelDef, prepared: Prepared, options: ReadOptions): Promise<PageResult> {
+    const limit = options.count ? undefined : (options.limit ?? DEFAULT_LIMIT);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw invalid('limit must be a positive integer');
+    let budget = pageBudget(options.pages, options.count ? 'all' : DEFAULT_PAGES);
+    let key = startKey(prepared, options.cursor);
+    const result: PageResult = { items: [], count: 0, scannedCount: 0 };
+    do {
+      const remaining = limit === undefined ? undefined : limit - result.items.length;
+      const page = await this.#page(prepared, key, remaining);
+      result.count += page.Count ?? 0;
+      result.scannedCount += page.ScannedCount ?? 0;
+      for (const item of page.Items ?? []) result.items.push(decodeItem(model, item));
+      key = page.LastEvaluatedKey;
+      budget -= 1;
+    } while (key && budget > 0 && (limit === undefined || result.items.length < limit));
+    if (key) result.cursor = encodeCursor({ lastKey: key, ...prepared.cursorContext });
+    if (options.count) result.items = [];
+    return result;
+  }
+
+  async *#stream(model: ModelDef, prepared: Prepared, options: ReadOptions): AsyncGenerator<LogicalItem> {
+    let key = startKey(prepared, options.cursor);
+    let left = options.limit ?? Number.POSITIVE_INFINITY;
+    do {
+      const page = await this.#page(prepared, key, undefined);
+      for (const item of page.Items ?? []) {
+        if (left-- <= 0) return;
+        yield decodeItem(model, item);
+      }
+      key = page.LastEvaluatedKey;
+    } while (key);
+  }
+
+  /** Parallel scan for export: segments are read concurrently, a bounded number at a time. */
+  async *#segments(model: ModelDef, prepared: Prepared, options: ReadOptions, total: number): AsyncGenerator<LogicalItem> {
+    const concurrency = Math.min(total, 4);
+    const iterators = new Map<number, AsyncIterator<LogicalItem>>();
+    let next = 0;
+    const open = () => {
+      const segment = next++;
+      const segmentPrepared = { ...prepared, input: { ...prepared.input, Segment: segment, TotalSegments: total } };
+      iterators.set(segment, this.#stream(model, segmentPrepared, { ...options, cursor: undefined, limit: undefined })[Symbol.asyncIterator]());
+    };
+    while (iterators.size < concurrency && next < total) open();
+    const pending = new Map<number, Promise<[number, IteratorResult<LogicalItem>]>>();
+    const pull = (segment: number) => pending.set(segment, iterators.get(segment)!.next().then((r) => [segment, r]));
+    for (const segment of iterators.keys()) pull(segment);
+    let left = options.limit ?? Number.POSITIVE_INFINITY;
+    while (pending.size > 0) {
+      const [segment, result] = await Promise.race(pending.values());
+      pending.delete(segment);
+      if (result.done) {
+        iterators.delete(segment);
+        if (next < total) {
+          open();
+          pull(next - 1);
+        }
+        continue;
+      }
+      if (left-- <= 0) return;
+      yield result.value;
+      pull(segment);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/** Exponential backoff with full jitter, bounded by attempts and a deadline. */
+export interface RetryPolicy {
+  readonly baseMs: number;
+  readonly maxDelayMs: number;
+  /** Total time a request may spend retrying before it gives back what is left. */
+  readonly deadlineMs: number;
+  readonly maxAttempts: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 20, maxDelayMs: 1_000, deadlineMs: 5_000, maxAttempts: 12 };
+
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  return Math.floor(random() * Math.min(policy.maxDelayMs, policy.baseMs * 2 ** attempt));
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Tracks one request's retry budget. */
+export class RetryBudget {
+  readonly #policy: RetryPolicy;
+  readonly #deadline: number;
+  #attempt = 0;
+
+  constructor(policy: RetryPolicy) {
+    this.#policy = policy;
+    this.#deadline = Date.now() + policy.deadlineMs;
+  }
+
+  get attempts(): number {
+    return this.#attempt;
+  }
+
+  /** Wait before the next attempt; false when attempts or time have run out. */
+  async wait(): Promise<boolean> {
+    if (this.#attempt + 1 >= this.#policy.maxAttempts) return false;
+    const delay = backoffDelay(this.#attempt, this.#policy);
+    if (Date.now() + delay >= this.#deadline) return false;
+    this.#attempt += 1;
+    await sleep(delay);
+    return true;
+  }
+}

@@ -1,0 +1,251 @@
+import { createHash } from 'node:crypto';
+import {
+  TransactGetItemsCommand,
+  TransactWriteItemsCommand,
+  type DynamoDBClient,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { SidecarError } from '../errors.js';
+import type { ModelDef } from '../model/index.js';
+import { itemSize } from '../codec/size.js';
+import { decodeItem, keyFingerprint, keyFromObject, type LogicalItem } from '../codec/item.js';
+import { canonicalJson } from '../codec/canonical-json.js';
+import { mapBackendError } from './backend-errors.js';
+import { ExpressionContext } from './expression.js';
+import { projectionExpression } from './items.js';
+import type { PatchBody } from './patch.js';
+import { buildCheck, buildCreate, buildDelete, buildReplace, buildUpdate, type BuiltWrite } from './requests.js';
+import { RetryBudget, type RetryPolicy } from './retry.js';
+
+export const MAX_TRANSACTION_ITEMS = 100;
+export const MAX_TRANSACTION_BYTES = 4 * 1024 * 1024;
+const IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000;
+const IDEMPOTENCY_MAX_ENTRIES = 10_000;
+const OPS = new Set(['create', 'put', 'update', 'delete', 'check']);
+const RETRYABLE_REASONS = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
+const RETRYABLE_ERRORS = new Set(['TransactionInProgressException', 'ThrottlingException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded']);
+
+export interface TransactionOptions {
+  readonly client: DynamoDBClient;
+  readonly models: (name: string) => ModelDef | undefined;
+  readonly retry: RetryPolicy;
+  readonly now: () => string;
+}
+
+export interface CancellationReason {
+  index: number;
+  code: string;
+  message?: string;
+}
+
+interface Remembered {
+  readonly fingerprint: string;
+  readonly expires: number;
+  readonly outcome: Promise<{ committed: number }>;
+}
+
+const invalid = (detail: string) => new SidecarError('ErrInvalidRequest', 400, detail);
+
+function asObject(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${where} must be an object`);
+  return value as Record<string, unknown>;
+}
+
+function itemsArray(value: unknown): unknown[] {
+  if (!Array.isArray(value) || value.length === 0) throw invalid('items must be a non-empty array');
+  if (value.length > MAX_TRANSACTION_ITEMS) throw invalid(`a transaction takes at most ${MAX_TRANSACTION_ITEMS} items; got ${value.length}`);
+  return value;
+}
+
+function prefixed(err: unknown, where: string): unknown {
+  if (err instanceof SidecarError) return new SidecarError(err.code, err.status, `${where}: ${err.detail}`, err.extra);
+  return err;
+}
+
+/** TransactWriteItems / TransactGetItems across models, with DynamoDB's limits checked before any call. */
+export class TransactionStore {
+  readonly #options: TransactionOptions;
+  readonly #remembered = new Map<string, Remembered>();
+
+  constructor(options: TransactionOptions) {
+    this.#options = options;
+  }
+
+  #model(name: unknown, where: string): ModelDef {
+    if (typeof name !== 'string') throw invalid(`${where}.model must be a model name`);
+    const model = this.#options.models(name);
+    if (!model) throw new SidecarError('ErrModelNotFound', 404, `${where}: no model named ${name}`);
+    return model;
+  }
+
+  #build(raw: unknown, i: number, now: string): BuiltWrite {
+    const where = `items[${i}]`;
+    const entry = asObject(raw, where);
+    const { op, model: modelName, item, key, update, version, condition, ...rest } = entry;
+    const extra = Object.keys(rest);
+    if (extra.length > 0) throw invalid(`${where} has unknown field ${extra[0]}`);
+    if (typeof op !== 'string' || !OPS.has(op)) throw invalid(`${where}.op must be one of ${[...OPS].join(', ')}`);
+    const model = this.#model(modelName, where);
+    const expected = version === undefined ? undefined : expectedVersion(version, where);
+    const needs = (field: string, present: boolean) => {
+      if (!present) throw invalid(`${where}: op ${op} needs ${field}`);
+    };
+    try {
+      switch (op) {
+        case 'create':
+          needs('item', item !== undefined);
+          return buildCreate(model, item, condition, now);
+        case 'put':
+          needs('item', item !== undefined);
+          return buildReplace(model, key === undefined ? undefined : keyFromObject(model, key), item, { expected, condition }, now);
+        case 'update':
+          needs('key and update', key !== undefined && update !== undefined);
+          return buildUpdate(model, keyFromObject(model, key), asObject(update, `${where}.update`) as PatchBody, { expected, condition }, now);
+        case 'delete':
+          needs('key', key !== undefined);
+          return buildDelete(model, keyFromObject(model, key), { expected, condition });
+        default:
+          needs('key', key !== undefined);
+          return buildCheck(model, keyFromObject(model, key), { expected, condition });
+      }
+    } catch (err) {
+      throw prefixed(err, where);
+    }
+  }
+
+  async write(rawItems: unknown, idempotencyKey?: unknown): Promise<{ committed: number }> {
+    const items = itemsArray(rawItems);
+    const token = idempotencyToken(idempotencyKey);
+    if (!token) return this.#write(items, undefined);
+    const fingerprint = createHash('sha256').update(canonicalJson(items)).digest('hex');
+    this.#forgetExpired();
+    const known = this.#remembered.get(token);
+    if (known) {
+      if (known.fingerprint !== fingerprint) {
+        throw new SidecarError('ErrIdempotentParameterMismatch', 409, 'idempotencyKey was used within the last 10 minutes for a different transaction');
+      }
+      return known.outcome;
+    }
+    const outcome = this.#write(items, token);
+    this.#remembered.set(token, { fingerprint, expires: Date.now() + IDEMPOTENCY_WINDOW_MS, outcome });
+    // A failed transaction may be retried with the same key; only success is remembered.
+    outcome.catch(() => this.#remembered.delete(token));
+    return outcome;
+  }
+
+  async #write(items: unknown[], token: string | undefined): Promise<{ committed: number }> {
+    const now = this.#options.now();
+    const built = items.map((raw, i) => this.#build(raw, i, now));
+    const seen = new Map<string, number>();
+    let bytes = 0;
+    built.forEach((b, i) => {
+      const fp = keyFingerprint(b.request.TableName!, b.key);
+      if (seen.has(fp)) throw invalid(`items[${i}] targets the same item as items[${seen.get(fp)}]; a transaction may touch each item once`);
+      seen.set(fp, i);
+      bytes += b.kind === 'put' ? itemSize(b.item) : itemSize(b.key) + itemSize(b.request.ExpressionAttributeValues ?? {});
+    });
+    if (bytes > MAX_TRANSACTION_BYTES) throw invalid(`transaction is about ${bytes} bytes; DynamoDB's limit is ${MAX_TRANSACTION_BYTES}`);
+    const transactItems: TransactWriteItem[] = built.map(toTransactItem);
+    const budget = new RetryBudget(this.#options.retry);
+    for (;;) {
+      try {
+        await this.#options.client.send(
+          new TransactWriteItemsCommand({ TransactItems: transactItems, ...(token ? { ClientRequestToken: token } : {}) }),
+        );
+        return { committed: built.length };
+      } catch (err) {
+        const reasons = cancellationReasons(err);
+        const retryable = reasons
+          ? reasons.some((r) => RETRYABLE_REASONS.has(r.code)) && !reasons.some((r) => r.code === 'ConditionalCheckFailed')
+          : RETRYABLE_ERRORS.has((err as Error).name);
+        if (retryable && (await budget.wait())) continue;
+        if (reasons) {
+          throw new SidecarError('ErrTransactionCanceled', 409, 'the transaction was canceled; see reasons (one per item)', { reasons });
+        }
+        if ((err as Error).name === 'IdempotentParameterMismatchException') {
+          throw new SidecarError('ErrIdempotentParameterMismatch', 409, 'idempotencyKey was used for a different transaction');
+        }
+        throw mapBackendError(err);
+      }
+    }
+  }
+
+  async get(rawItems: unknown): Promise<{ items: (LogicalItem | null)[] }> {
+    const entries = itemsArray(rawItems).map((raw, i) => {
+      const where = `items[${i}]`;
+      const { model: modelName, key, fields, ...rest } = asObject(raw, where);
+      if (Object.keys(rest).length > 0) throw invalid(`${where} has unknown field ${Object.keys(rest)[0]}`);
+      const model = this.#model(modelName, where);
+      if (fields !== undefined && (!Array.isArray(fields) || !fields.every((f) => typeof f === 'string'))) {
+        throw invalid(`${where}.fields must be an array of attribute names`);
+      }
+      try {
+        const ctx = new ExpressionContext();
+        const projection = fields?.length ? projectionExpression(model, fields as string[], ctx) : undefined;
+        const k = keyFromObject(model, key, `${where}.key`);
+        return { model, request: { TableName: model.table, Key: k, ...(projection ? { ProjectionExpression: projection, ...ctx.attributes() } : {}) } };
+      } catch (err) {
+        throw prefixed(err, where);
+      }
+    });
+    const seen = new Set<string>();
+    entries.forEach((e, i) => {
+      const fp = keyFingerprint(e.model.table, e.request.Key);
+      if (seen.has(fp)) throw invalid(`items[${i}] repeats a key already in this request`);
+      seen.add(fp);
+    });
+    try {
+      const out = await this.#options.client.send(new TransactGetItemsCommand({ TransactItems: entries.map((e) => ({ Get: e.request })) }));
+      return { items: entries.map((e, i) => (out.Responses?.[i]?.Item ? decodeItem(e.model, out.Responses[i].Item!) : null)) };
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (reasons) throw new SidecarError('ErrTransactionCanceled', 409, 'the read transaction was canceled; see reasons', { reasons });
+      throw mapBackendError(err);
+    }
+  }
+
+  #forgetExpired(): void {
+    const now = Date.now();
+    for (const [token, entry] of this.#remembered) {
+      if (entry.expires > now && this.#remembered.size < IDEMPOTENCY_MAX_ENTRIES) break;
+      this.#remembered.delete(token);
+    }
+  }
+}
+
+function toTransactItem(b: BuiltWrite): TransactWriteItem {
+  const failure = { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const };
+  switch (b.kind) {
+    case 'put':
+      return { Put: { ...b.request, ...failure } };
+    case 'update':
+      return { Update: { ...b.request, ...failure } };
+    case 'delete':
+      return { Delete: { ...b.request, ...failure } };
+    default:
+      return { ConditionCheck: { ...b.request, ...failure } };
+  }
+}
+
+function expectedVersion(value: unknown, where: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  throw invalid(`${where}.version must be a non-negative integer`);
+}
+
+function idempotencyToken(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,36}$/.test(value)) {
+    throw invalid('idempotencyKey must be 1 to 36 printable ASCII characters (DynamoDB ClientRequestToken)');
+  }
+  return value;
+}
+
+function cancellationReasons(err: unknown): CancellationReason[] | undefined {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string; Message?: string }[] };
+  if (e?.name !== 'TransactionCanceledException' || !Array.isArray(e.CancellationReasons)) return undefined;
+  return e.CancellationReasons.map((r, index) => ({
+    index,
+    code: r.Code ?? 'None',
+    ...(r.Message && r.Code !== 'None' ? { message: r.Message } : {}),
+  }));
+}
