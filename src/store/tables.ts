@@ -95,6 +95,14 @@ export async function ensureTables(
     else missing.push(table);
   }
   if (missing.length > 0 && !options.create) throw new MissingTablesError(missing.map((t) => t.name));
-  for (const table of missing) await createTable(client, table, options.enableTtl);
+  for (const table of missing) {
+    try {
+      await createTable(client, table, options.enableTtl);
+    } catch (err) {
+      // Another process created it between our DescribeTable and CreateTable: it exists now, which is all we need.
+      if ((err as Error).name !== 'ResourceInUseException') throw err;
+      await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: table.name });
+    }
+  }
   return { created: missing.map((t) => t.name), existing };
 }

@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export interface Moto {
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+const MOTO_BIN = '.venv/bin/moto_server';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function waitUntilUp(endpoint: string, child?: ChildProcess): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (child?.exitCode !== null && child?.exitCode !== undefined) throw new Error(`moto_server exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${endpoint}/moto-api/`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await delay(200);
+  }
+  throw new Error(`moto server at ${endpoint} did not come up`);
+}
+
+/**
+ * The AWS-compatible backend: `MOTO_ENDPOINT` when CI started one, else a moto_server from the project's
+ * venv, else undefined (the caller reports the suite as skipped).
+ */
+export async function startMoto(): Promise<Moto | undefined> {
+  process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+  const given = process.env.MOTO_ENDPOINT;
+  if (given) {
+    await waitUntilUp(given);
+    return { endpoint: given, stop: async () => {} };
+  }
+  if (!existsSync(MOTO_BIN)) return undefined;
+  const port = await freePort();
+  const child = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitUntilUp(endpoint, child);
+  return {
+    endpoint,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    },
+  };
+}
