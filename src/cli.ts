@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 import closeWithGrace from 'close-with-grace';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { DmsLoadError, loadModels } from './dms/index.js';
 import { ModelRegistry } from './model/index.js';
 import { MissingTablesError } from './store/tables.js';
+import { PartnerConfigError } from './store/partners/config.js';
 import { buildApp, startSidecar } from './server.js';
 import { openApiYaml } from './http/openapi.js';
 
 async function printOpenApi(schemasDir: string): Promise<void> {
   const registry = new ModelRegistry(await loadModels(schemasDir));
-  // The document needs no backend; this client is never called.
-  const app = await buildApp({ registry, client: new DynamoDBClient({ region: 'us-east-1' }) });
+  // The document needs no backend: no request is ever served here.
+  const app = await buildApp({
+    registry,
+    tenancy: { header: 'x-partner-id', requirePartner: false, pool: undefined, defaultAccess: undefined },
+  });
   await app.ready();
   process.stdout.write(openApiYaml(app));
   await app.close();
@@ -38,7 +41,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const known = err instanceof ConfigError || err instanceof DmsLoadError || err instanceof MissingTablesError;
+  const known =
+    err instanceof ConfigError || err instanceof DmsLoadError || err instanceof MissingTablesError || err instanceof PartnerConfigError;
   process.stderr.write(`dynamorm-sidecar: ${known ? (err as Error).message : (err as Error)?.stack ?? String(err)}\n`);
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

@@ -1,9 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
 export interface SidecarConfig {
   readonly port: number;
   readonly host: string;
+  /** Listen on this Unix domain socket instead of TCP. */
+  readonly socket: string | undefined;
   readonly schemasDir: string;
+  /** `embedded` (dynalite in-process) or `aws` (DynamoDB or a compatible endpoint). */
+  readonly backend: 'embedded' | 'aws';
   readonly dataDir: string | undefined;
   readonly dynamodbEndpoint: string | undefined;
   readonly region: string;
@@ -12,6 +18,20 @@ export interface SidecarConfig {
   readonly bodyLimit: number;
   readonly batchMaxItems: number;
   readonly retryDeadlineMs: number;
+  readonly partnersFile: string | undefined;
+  readonly partnerHeader: string;
+  readonly requirePartner: boolean;
+  readonly maxPartners: number;
+  readonly stsEndpoint: string | undefined;
+  readonly kmsEndpoint: string | undefined;
+  readonly kmsKeyArn: string | undefined;
+  /** Local key-encryption key (base64 or hex, 32 bytes) — LOCAL_KEK env only, never a flag. */
+  readonly localKek: string | undefined;
+  readonly localKekFile: string | undefined;
+  readonly dataKeyMaxAgeMs: number;
+  readonly dataKeyMaxUses: number;
+  /** Bearer token callers must send — AUTH_TOKEN env or --auth-token-file, never a flag value. */
+  readonly authToken: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -24,20 +44,35 @@ interface OptionSpec {
   readonly help: string;
 }
 
+type Key = keyof Omit<SidecarConfig, 'localKek' | 'authToken'> | 'authTokenFile';
+
 /** Every option: one flag, one env var, one default. `--help` prints this table. */
 export const OPTIONS = {
   port: { flag: 'port', env: 'PORT', type: 'string', fallback: '8787', help: 'TCP port to listen on (0 = any free port)' },
-  host: { flag: 'host', env: 'HOST', type: 'string', fallback: '127.0.0.1', help: 'interface to bind' },
+  host: { flag: 'host', env: 'HOST', type: 'string', fallback: '127.0.0.1', help: 'interface to bind; anything but loopback needs a bearer token' },
+  socket: { flag: 'socket', env: 'SOCKET_PATH', type: 'string', fallback: '', help: 'listen on this Unix domain socket instead of TCP' },
   schemasDir: { flag: 'schemas', env: 'SCHEMAS_DIR', type: 'string', fallback: 'schemas/', help: 'directory of DMS model files (*.yml, *.yaml, *.json)' },
+  backend: { flag: 'backend', env: 'BACKEND', type: 'string', fallback: '', help: 'embedded | aws (default: aws when an endpoint is set, else embedded)' },
   dataDir: { flag: 'data-dir', env: 'DATA_DIR', type: 'string', fallback: '', help: 'embedded store: LevelDB directory that survives restarts (default: in memory)' },
-  dynamodbEndpoint: { flag: 'dynamodb-endpoint', env: 'DYNAMODB_ENDPOINT', type: 'string', fallback: '', help: 'external DynamoDB-compatible endpoint (default: embedded store)' },
-  region: { flag: 'region', env: 'AWS_REGION', type: 'string', fallback: 'us-east-1', help: 'AWS region for the DynamoDB client' },
-  createTables: { flag: 'create-tables', env: 'CREATE_TABLES', type: 'boolean', fallback: 'false', help: 'external endpoint: create missing tables at boot (embedded: always)' },
+  dynamodbEndpoint: { flag: 'dynamodb-endpoint', env: 'DYNAMODB_ENDPOINT', type: 'string', fallback: '', help: 'DynamoDB-compatible endpoint URL, implies --backend aws (default: embedded store; with --backend aws and no endpoint: AWS)' },
+  region: { flag: 'region', env: 'AWS_REGION', type: 'string', fallback: 'us-east-1', help: 'AWS region of the sidecar\'s own clients' },
+  createTables: { flag: 'create-tables', env: 'CREATE_TABLES', type: 'boolean', fallback: 'false', help: 'aws backend: create missing tables at boot, also in every partner account (embedded: always)' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', type: 'string', fallback: 'info', help: 'pino level: fatal error warn info debug trace silent' },
   bodyLimit: { flag: 'body-limit', env: 'BODY_LIMIT', type: 'string', fallback: '1048576', help: 'largest accepted request body in bytes' },
   batchMaxItems: { flag: 'batch-max-items', env: 'BATCH_MAX_ITEMS', type: 'string', fallback: '1000', help: 'most keys in a batch-get, or puts + deletes in a batch-write' },
   retryDeadlineMs: { flag: 'retry-deadline-ms', env: 'RETRY_DEADLINE_MS', type: 'string', fallback: '5000', help: 'how long batch and transaction retries may take before giving back what is left' },
-} as const satisfies Record<keyof SidecarConfig, OptionSpec>;
+  partnersFile: { flag: 'partners', env: 'PARTNERS_FILE', type: 'string', fallback: '', help: 'YAML/JSON file of partners (tenants) and their roles' },
+  partnerHeader: { flag: 'partner-header', env: 'PARTNER_HEADER', type: 'string', fallback: 'x-partner-id', help: 'request header naming the partner' },
+  requirePartner: { flag: 'require-partner', env: 'REQUIRE_PARTNER', type: 'string', fallback: '', help: 'reject requests without the partner header (default: true when a partners file is set)' },
+  maxPartners: { flag: 'max-partners', env: 'MAX_PARTNERS', type: 'string', fallback: '100', help: 'partners with live clients at once (least recently used released first)' },
+  stsEndpoint: { flag: 'sts-endpoint', env: 'STS_ENDPOINT', type: 'string', fallback: '', help: 'STS endpoint URL for AssumeRole (default: AWS)' },
+  kmsEndpoint: { flag: 'kms-endpoint', env: 'KMS_ENDPOINT', type: 'string', fallback: '', help: 'KMS endpoint URL (default: AWS)' },
+  kmsKeyArn: { flag: 'kms-key-arn', env: 'KMS_KEY_ARN', type: 'string', fallback: '', help: 'KMS key for encrypted attributes when no partner is named' },
+  localKekFile: { flag: 'local-kek-file', env: 'LOCAL_KEK_FILE', type: 'string', fallback: '', help: 'development key provider: file holding a 32-byte key (or set LOCAL_KEK)' },
+  dataKeyMaxAgeMs: { flag: 'data-key-max-age-ms', env: 'DATA_KEY_MAX_AGE_MS', type: 'string', fallback: '300000', help: 'reuse a data key for at most this long (max 300000)' },
+  dataKeyMaxUses: { flag: 'data-key-max-uses', env: 'DATA_KEY_MAX_USES', type: 'string', fallback: '10000', help: 'reuse a data key for at most this many values (max 10000)' },
+  authTokenFile: { flag: 'auth-token-file', env: 'AUTH_TOKEN_FILE', type: 'string', fallback: '', help: 'file holding the bearer token callers must send (or set AUTH_TOKEN)' },
+} as const satisfies Record<Key, OptionSpec>;
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -60,6 +95,28 @@ function bool(name: string, raw: string | boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
+function url(name: string, raw: string): string | undefined {
+  if (raw && !/^https?:\/\/[^\s/]+/.test(raw)) throw new ConfigError(`${name} must be an http(s) URL, got ${JSON.stringify(raw)}`);
+  return raw || undefined;
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '::ffff:127.0.0.1';
+}
+
+function readSecretFile(name: string, file: string): string {
+  try {
+    const value = readFileSync(file, 'utf8').trim();
+    if (!value) throw new ConfigError(`${name}: ${file} is empty`);
+    return value;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
 /** Flags win over env, env over defaults. Bad values throw ConfigError naming the flag and env var. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { config: SidecarConfig; flags: CliFlags } {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, 'print-openapi': { type: 'boolean' } };
@@ -70,34 +127,62 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
   } catch (err) {
     throw new ConfigError(`${(err as Error).message} (see --help)`);
   }
-  const raw = (key: keyof typeof OPTIONS): string | boolean => {
+  const raw = (key: Key): string | boolean => {
     const spec: OptionSpec = OPTIONS[key];
     return values[spec.flag] ?? env[spec.env] ?? spec.fallback;
   };
-  const label = (key: keyof typeof OPTIONS) => `--${OPTIONS[key].flag} / ${OPTIONS[key].env}`;
-  const text = (key: keyof typeof OPTIONS) => String(raw(key));
-  const endpoint = text('dynamodbEndpoint');
-  if (endpoint && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
-    throw new ConfigError(`${label('dynamodbEndpoint')} must be an http(s) URL, got ${JSON.stringify(endpoint)}`);
-  }
+  const label = (key: Key) => `--${OPTIONS[key].flag} / ${OPTIONS[key].env}`;
+  const text = (key: Key) => String(raw(key));
+  const endpoint = url(label('dynamodbEndpoint'), text('dynamodbEndpoint'));
+  const backendRaw = text('backend') || (endpoint ? 'aws' : 'embedded');
+  if (backendRaw !== 'embedded' && backendRaw !== 'aws') throw new ConfigError(`${label('backend')} must be embedded or aws`);
+  if (backendRaw === 'embedded' && endpoint) throw new ConfigError(`${label('dynamodbEndpoint')} needs --backend aws`);
   const logLevel = text('logLevel');
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`${label('logLevel')} must be one of ${[...LOG_LEVELS].join(', ')}`);
   if (!text('host')) throw new ConfigError(`${label('host')} must not be empty`);
   if (!text('schemasDir')) throw new ConfigError(`${label('schemasDir')} must not be empty`);
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(text('partnerHeader'))) throw new ConfigError(`${label('partnerHeader')} must be a header name`);
   const dataDir = text('dataDir') || undefined;
-  if (dataDir && endpoint) throw new ConfigError(`${label('dataDir')} applies to the embedded store only; drop it or ${label('dynamodbEndpoint')}`);
+  if (dataDir && backendRaw !== 'embedded') {
+    throw new ConfigError(`${label('dataDir')} applies to the embedded store only; drop it, or drop ${label('dynamodbEndpoint')} / --backend aws`);
+  }
+  const partnersFile = text('partnersFile') || undefined;
+  if (partnersFile && backendRaw === 'embedded') {
+    throw new ConfigError(`${label('partnersFile')} needs --backend aws: partners are AWS accounts reached through STS`);
+  }
+  const authTokenFile = text('authTokenFile');
+  const authToken = authTokenFile ? readSecretFile(label('authTokenFile'), authTokenFile) : env.AUTH_TOKEN || undefined;
+  const socket = text('socket') || undefined;
+  const host = text('host');
+  if (!socket && !isLoopback(host) && !authToken) {
+    throw new ConfigError(`${label('host')} is not a loopback address: set AUTH_TOKEN or --auth-token-file so callers must authenticate`);
+  }
   const config: SidecarConfig = {
     port: integer(label('port'), text('port'), 0, 65535),
-    host: text('host'),
+    host,
+    socket,
     schemasDir: text('schemasDir'),
+    backend: backendRaw,
     dataDir,
-    dynamodbEndpoint: endpoint || undefined,
+    dynamodbEndpoint: endpoint,
     region: text('region'),
     createTables: bool(label('createTables'), raw('createTables')),
     logLevel,
     bodyLimit: integer(label('bodyLimit'), text('bodyLimit'), 1024, 64 * 1024 * 1024),
     batchMaxItems: integer(label('batchMaxItems'), text('batchMaxItems'), 1, 100_000),
     retryDeadlineMs: integer(label('retryDeadlineMs'), text('retryDeadlineMs'), 0, 120_000),
+    partnersFile,
+    partnerHeader: text('partnerHeader').toLowerCase(),
+    requirePartner: text('requirePartner') === '' ? partnersFile !== undefined : bool(label('requirePartner'), text('requirePartner')),
+    maxPartners: integer(label('maxPartners'), text('maxPartners'), 1, 100_000),
+    stsEndpoint: url(label('stsEndpoint'), text('stsEndpoint')),
+    kmsEndpoint: url(label('kmsEndpoint'), text('kmsEndpoint')),
+    kmsKeyArn: text('kmsKeyArn') || undefined,
+    localKek: env.LOCAL_KEK || undefined,
+    localKekFile: text('localKekFile') || undefined,
+    dataKeyMaxAgeMs: integer(label('dataKeyMaxAgeMs'), text('dataKeyMaxAgeMs'), 0, 300_000),
+    dataKeyMaxUses: integer(label('dataKeyMaxUses'), text('dataKeyMaxUses'), 1, 10_000),
+    authToken,
   };
   return { config, flags: { help: values.help === true, printOpenapi: values['print-openapi'] === true } };
 }
@@ -105,14 +190,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
 export function helpText(): string {
   const rows = Object.values(OPTIONS).map((o: OptionSpec) => {
     const flag = o.type === 'boolean' ? `--${o.flag}` : `--${o.flag} <value>`;
-    return `  ${flag.padEnd(28)} ${o.env.padEnd(18)} ${o.help}${o.fallback ? ` (default: ${o.fallback})` : ''}`;
+    return `  ${flag.padEnd(30)} ${o.env.padEnd(20)} ${o.help}${o.fallback ? ` (default: ${o.fallback})` : ''}`;
   });
   return [
     'Usage: dynamorm-sidecar [options]',
     '',
-    `  ${'flag'.padEnd(28)} ${'env'.padEnd(18)} meaning`,
+    `  ${'flag'.padEnd(30)} ${'env'.padEnd(20)} meaning`,
     ...rows,
-    `  ${'--print-openapi'.padEnd(28)} ${''.padEnd(18)} print the OpenAPI document (YAML) for the schemas and exit`,
-    `  ${'--help'.padEnd(28)} ${''.padEnd(18)} show this help`,
+    `  ${''.padEnd(30)} ${'LOCAL_KEK'.padEnd(20)} development key provider: 32-byte key, base64 or hex (env only)`,
+    `  ${''.padEnd(30)} ${'AUTH_TOKEN'.padEnd(20)} bearer token callers must send (env only)`,
+    `  ${'--print-openapi'.padEnd(30)} ${''.padEnd(20)} print the OpenAPI document (YAML) for the schemas and exit`,
+    `  ${'--help'.padEnd(30)} ${''.padEnd(20)} show this help`,
   ].join('\n');
 }

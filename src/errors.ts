@@ -20,6 +20,10 @@ export type ErrorCode =
   | 'ErrMethodNotAllowed'
   | 'ErrTransactionCanceled'
   | 'ErrIdempotentParameterMismatch'
+  | 'ErrMissingPartner'
+  | 'ErrUnknownPartner'
+  | 'ErrPartnerCredentials'
+  | 'ErrUnauthorized'
   | 'ErrInternal';
 
 /**

@@ -1,39 +1,43 @@
+import { existsSync, unlinkSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { loadModels } from './dms/index.js';
-import { ModelRegistry } from './model/index.js';
-import { ItemStore } from './store/items.js';
-import { openBackend, type Backend } from './store/backend.js';
-import { ensureTables } from './store/tables.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { STSClient } from '@aws-sdk/client-sts';
 import type { SidecarConfig } from './config.js';
-import { registerProblemHandlers, sendProblem } from './http/problem.js';
+import { loadModels } from './dms/index.js';
 import { SidecarError } from './errors.js';
-import { registerJsonBody } from './http/json-body.js';
-import { registerRequestLog, requestId } from './http/request-log.js';
-import { registerOpenApi, openApiRoutes } from './http/openapi.js';
-import { sharedSchemas } from './http/schemas.js';
-import { modelRoutes } from './http/models.js';
-import { itemRoutes } from './http/items.js';
-import { healthRoutes } from './http/health.js';
-import { readRoutes } from './http/reads.js';
-import { batchRoutes } from './http/batch.js';
-import { transactionRoutes } from './http/transactions.js';
-import { ReadStore } from './store/query.js';
-import { BatchStore } from './store/batch.js';
-import { TransactionStore } from './store/transactions.js';
+import { Keyring } from './keys.js';
+import { ModelRegistry } from './model/index.js';
+import { openBackend, dynamoClientConfig, type Backend } from './store/backend.js';
+import { DataAccess } from './store/data-access.js';
+import { loadPartners } from './store/partners/config.js';
+import { PartnerPool } from './store/partners/pool.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './store/retry.js';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ensureTables } from './store/tables.js';
+import { registerBearerAuth } from './http/auth.js';
+import { batchRoutes } from './http/batch.js';
+import { healthRoutes } from './http/health.js';
+import { itemRoutes } from './http/items.js';
+import { registerJsonBody } from './http/json-body.js';
+import { modelRoutes } from './http/models.js';
+import { openApiRoutes, registerOpenApi } from './http/openapi.js';
+import { registerProblemHandlers, sendProblem } from './http/problem.js';
+import { readRoutes } from './http/reads.js';
+import { registerRequestLog, requestId } from './http/request-log.js';
+import { sharedSchemas } from './http/schemas.js';
+import { registerTenancy, type TenancyOptions } from './http/tenancy.js';
+import { transactionRoutes } from './http/transactions.js';
 
 export interface AppOptions {
   readonly registry: ModelRegistry;
-  readonly client: DynamoDBClient;
+  readonly tenancy: TenancyOptions;
   readonly logger?: FastifyServerOptions['logger'];
   readonly bodyLimit?: number;
   readonly batchMaxItems?: number;
-  readonly retryDeadlineMs?: number;
+  readonly authToken?: string | undefined;
 }
 
-/** The HTTP application, without a listener: routes, schemas, errors, logs, OpenAPI. */
+/** The HTTP application, without a listener: routes, schemas, errors, logs, OpenAPI, tenancy, auth. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -48,69 +52,111 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerProblemHandlers(app);
-  registerJsonBody(app);
   registerRequestLog(app);
+  if (options.authToken) registerBearerAuth(app, options.authToken);
+  registerJsonBody(app);
+  registerTenancy(app, options.tenancy);
   await registerOpenApi(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
   for (const model of options.registry.list()) {
     for (const schema of Object.values(model.schemas)) app.addSchema(schema);
   }
+  const { registry } = options;
   await app.register(healthRoutes);
   await app.register(openApiRoutes);
-  await app.register(modelRoutes, { registry: options.registry });
-  const { registry, client } = options;
-  const items = new ItemStore({ client });
-  const now = () => items.now();
-  const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: options.retryDeadlineMs ?? DEFAULT_RETRY.deadlineMs };
-  const batchMaxItems = options.batchMaxItems ?? 1000;
-  await app.register(itemRoutes, { registry, store: items });
-  await app.register(readRoutes, { registry, reads: new ReadStore(client) });
-  await app.register(batchRoutes, {
-    registry,
-    maxItems: batchMaxItems,
-    batch: new BatchStore({ client, retry, maxItems: batchMaxItems, concurrency: 4, now }),
-  });
-  await app.register(transactionRoutes, {
-    registry,
-    transactions: new TransactionStore({ client, retry, now, models: (name) => registry.get(name) }),
-  });
+  await app.register(modelRoutes, { registry });
+  await app.register(itemRoutes, { registry });
+  await app.register(readRoutes, { registry });
+  await app.register(batchRoutes, { registry, maxItems: options.batchMaxItems ?? 1000 });
+  await app.register(transactionRoutes, { registry });
   return app;
 }
 
 export interface Sidecar {
   readonly app: FastifyInstance;
   readonly backend: Backend;
+  readonly keyring: Keyring;
   readonly url: string;
   close(): Promise<void>;
 }
 
-/** Load models, open the backend, make tables, listen. */
+/** Load models and partners, open the backend, make tables, listen. */
 export async function startSidecar(config: SidecarConfig, logger: FastifyServerOptions['logger'] = false): Promise<Sidecar> {
   const registry = new ModelRegistry(await loadModels(config.schemasDir));
-  const backend = await openBackend({ endpoint: config.dynamodbEndpoint, region: config.region, dataDir: config.dataDir });
+  const partners = config.partnersFile ? await loadPartners(config.partnersFile) : undefined;
+  const keyring = Keyring.create(config);
+  const backend = await openBackend({
+    kind: config.backend,
+    endpoint: config.dynamodbEndpoint,
+    region: config.region,
+    dataDir: config.dataDir,
+  });
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: config.retryDeadlineMs };
+  const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>) =>
+    new DataAccess({ client, crypto, registry, retry, batchMaxItems: config.batchMaxItems });
+  const embedded = backend.kind === 'embedded';
+  const ownKms = config.kmsKeyArn ? keyring.kmsClient(config.region) : undefined;
+  const defaultAccess = accessFor(backend.client, keyring.crypto(ownKms, config.kmsKeyArn));
+  const pool = partners
+    ? new PartnerPool({
+        partners,
+        maxPartners: config.maxPartners,
+        sts: new STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) }),
+        build: (partner, credentials) => {
+          const region = partner.region ?? config.region;
+          const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide));
+          const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
+          return {
+            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn)),
+            close: () => {
+              client.destroy();
+              kms?.destroy();
+            },
+          };
+        },
+      })
+    : undefined;
+  const closeAll = async () => {
+    pool?.close();
+    ownKms?.destroy();
+    await backend.close();
+  };
   try {
-    const embedded = backend.kind === 'embedded';
-    await ensureTables(backend.client, registry.tables(), { create: embedded || config.createTables, enableTtl: !embedded });
+    const tables = registry.tables();
+    await ensureTables(backend.client, tables, { create: embedded || config.createTables, enableTtl: !embedded });
+    if (pool && config.createTables) {
+      for (const id of partners!.keys()) {
+        await ensureTables((await pool.access(id)).client, tables, { create: true, enableTtl: true });
+      }
+    }
     const app = await buildApp({
       registry,
-      client: backend.client,
       logger,
       bodyLimit: config.bodyLimit,
       batchMaxItems: config.batchMaxItems,
-      retryDeadlineMs: config.retryDeadlineMs,
+      authToken: config.authToken,
+      tenancy: {
+        header: config.partnerHeader,
+        requirePartner: config.requirePartner,
+        pool,
+        defaultAccess: config.requirePartner ? undefined : defaultAccess,
+      },
     });
-    const url = await app.listen({ port: config.port, host: config.host });
+    for (const warning of keyring.warnings) app.log.warn(warning);
+    if (config.socket && existsSync(config.socket)) unlinkSync(config.socket);
+    const url = await app.listen(config.socket ? { path: config.socket } : { port: config.port, host: config.host });
     return {
       app,
       backend,
+      keyring,
       url,
       async close() {
         await app.close();
-        await backend.close();
+        await closeAll();
       },
     };
   } catch (err) {
-    await backend.close();
+    await closeAll();
     throw err;
   }
 }

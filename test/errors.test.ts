@@ -206,7 +206,10 @@ t.test('encryption fails closed: nothing written, no plaintext in errors', async
       '',
     ].join('\n'),
   );
-  const v = await start({ schemasDir: dir });
+  // The embedded store always has the development key, so fail-closed is shown on the aws backend with no
+  // key provider at all: a host sidecar owns the table, the sidecar under test talks to it with no KMS/KEK.
+  const host = await start({ schemasDir: dir });
+  const v = await start({ schemasDir: dir, backend: 'aws', dynamodbEndpoint: host.sidecar.backend.endpoint });
   const client = v.sidecar.backend.client;
   const PLAIN = 'hunter2-plaintext-SECRET';
 

@@ -101,7 +101,7 @@ t.teardown(async () => {
   client.destroy();
 });
 
-const external = { dynamodbEndpoint: endpoint, region: REGION };
+const external = { backend: 'aws' as const, dynamodbEndpoint: endpoint, region: REGION };
 async function start(createTables: boolean): Promise<TestSidecar> {
   const s = await startTestSidecar({ ...external, createTables });
   sidecars.add(s);

@@ -27,18 +27,6 @@ export function isKeyAttribute(model: ModelDef, name: string): boolean {
   return name === model.partitionKey.attribute || name === model.sortKey?.attribute;
 }
 
-export function ensureEncryptionAvailable(model: ModelDef, names: Iterable<string>): void {
-  for (const name of names) {
-    if (model.encrypted.has(name)) {
-      throw new SidecarError(
-        'ErrEncryptionNotConfigured',
-        500,
-        `model ${model.name} marks attribute ${name} as encrypted but no key provider is configured; refusing to write plaintext`,
-      );
-    }
-  }
-}
-
 export function expectedVersionOf(value: unknown, source: string): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
@@ -91,7 +79,6 @@ export function encodeBody(model: ModelDef, body: unknown): EncodedBody {
       throw invalidItem(`missing required attribute ${attr.attribute}`, attr.attribute);
     }
   }
-  ensureEncryptionAvailable(model, Object.keys(attrs));
   const absent = [...model.attributes.keys()].filter(
     (n) => !(n in attrs) && !isKeyAttribute(model, n) && !model.lifecycle.has(n),
   );
@@ -105,15 +92,12 @@ export function checkItemSize(item: AvItem): void {
   }
 }
 
-/** Decode a stored item to logical JSON; attributes not declared in the model are left out. */
+/** Decode a stored (already decrypted) item to logical JSON; attributes not declared in the model are left out. */
 export function decodeItem(model: ModelDef, item: AvItem): LogicalItem {
   const out: LogicalItem = {};
   for (const [name, av] of Object.entries(item)) {
     const attr = model.attributes.get(name);
     if (!attr) continue;
-    if (model.encrypted.has(name)) {
-      throw new SidecarError('ErrEncryptionNotConfigured', 500, `attribute ${name} is encrypted and no key provider is configured`);
-    }
     out[name] = decodeValue(attr, av);
   }
   return out;

@@ -1,16 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
-import type { BatchStore } from '../store/batch.js';
 import { problemResponses } from './schemas.js';
 
 export interface BatchRoutesOptions {
   readonly registry: ModelRegistry;
-  readonly batch: BatchStore;
   readonly maxItems: number;
 }
 
-function registerModel(app: FastifyInstance, model: ModelDef, batch: BatchStore, maxItems: number): void {
+function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number): void {
   const tags = [model.name];
   const key = Type.Ref(`${model.name}Key`);
   const complete = Type.Boolean({ description: 'false when some entries were still unprocessed at the retry deadline' });
@@ -38,7 +36,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, batch: BatchStore,
     },
     async (req) => {
       const body = req.body as { keys: unknown[]; fields?: string[]; consistent?: boolean };
-      return batch.get(model, body.keys, { fields: body.fields, consistent: body.consistent });
+      return req.dataAccess.batch.get(model, body.keys, { fields: body.fields, consistent: body.consistent });
     },
   );
   app.post(
@@ -67,12 +65,12 @@ function registerModel(app: FastifyInstance, model: ModelDef, batch: BatchStore,
     },
     async (req) => {
       const body = req.body as { puts?: unknown[]; deletes?: unknown[] };
-      return batch.write(model, body.puts, body.deletes);
+      return req.dataAccess.batch.write(model, body.puts, body.deletes);
     },
   );
 }
 
 /** `POST /v1/models/{Model}/batch-get` and `/batch-write`. */
 export async function batchRoutes(app: FastifyInstance, options: BatchRoutesOptions): Promise<void> {
-  for (const model of options.registry.list()) registerModel(app, model, options.batch, options.maxItems);
+  for (const model of options.registry.list()) registerModel(app, model, options.maxItems);
 }

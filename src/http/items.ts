@@ -3,7 +3,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { SidecarError } from '../errors.js';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyFromPath, type LogicalItem } from '../codec/item.js';
-import type { Expected, ItemStore } from '../store/items.js';
+import type { Expected } from '../store/items.js';
 import type { PatchBody } from '../store/patch.js';
 import { BooleanQuery, problemResponses } from './schemas.js';
 import type { RouteErrorContext } from './problem.js';
@@ -11,7 +11,6 @@ import { parseJsonBody } from './json-body.js';
 
 export interface ItemRoutesOptions {
   readonly registry: ModelRegistry;
-  readonly store: ItemStore;
 }
 
 type Params = { pk: string; sk?: string };
@@ -68,7 +67,7 @@ function withEtag(model: ModelDef, reply: FastifyReply, item: LogicalItem): Logi
   return item;
 }
 
-function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore): void {
+function registerModel(app: FastifyInstance, model: ModelDef): void {
   const base = `/v1/models/${model.name}/items`;
   const itemPath = model.sortKey ? `${base}/:pk/:sk` : `${base}/:pk`;
   const keys = [model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])];
@@ -102,8 +101,8 @@ function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore):
       const condition = parseCondition(q.condition);
       const item =
         q.ifNotExists === 'false'
-          ? await store.put(model, undefined, req.body, { condition })
-          : await store.create(model, req.body, { condition });
+          ? await req.dataAccess.items.put(model, undefined, req.body, { condition })
+          : await req.dataAccess.items.create(model, req.body, { condition });
       return reply.code(201).send(withEtag(model, reply, item));
     },
   );
@@ -126,7 +125,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore):
     },
     async (req, reply) => {
       const q = req.query as Query;
-      const item = await store.get(model, keyOf(req), { consistent: q.consistent === 'true', fields: parseFields(q.fields) });
+      const item = await req.dataAccess.items.get(model, keyOf(req), { consistent: q.consistent === 'true', fields: parseFields(q.fields) });
       if (!item) throw new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
       return withEtag(model, reply, item);
     },
@@ -149,7 +148,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore):
     },
     async (req, reply) => {
       const expected = parseIfMatch(req.headers['if-match']);
-      const item = await store.put(model, keyOf(req), req.body, {
+      const item = await req.dataAccess.items.put(model, keyOf(req), req.body, {
         expected,
         condition: parseCondition((req.query as Query).condition),
       });
@@ -173,7 +172,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore):
     },
     async (req, reply) => {
       const body = req.body as PatchBody;
-      const item = await store.patch(model, keyOf(req), body, {
+      const item = await req.dataAccess.items.patch(model, keyOf(req), body, {
         expected: parseIfMatch(req.headers['if-match']),
         condition: body.condition,
       });
@@ -200,7 +199,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore):
     },
     async (req, reply) => {
       const q = req.query as Query;
-      await store.delete(model, keyOf(req), {
+      await req.dataAccess.items.delete(model, keyOf(req), {
         expected: parseIfMatch(req.headers['if-match']),
         ifExists: q.ifExists === 'true',
         condition: parseCondition(q.condition),
@@ -212,5 +211,5 @@ function registerModel(app: FastifyInstance, model: ModelDef, store: ItemStore):
 
 /** CRUD routes per model: /v1/models/{Model}/items[/{pk}[/{sk}]]. */
 export async function itemRoutes(app: FastifyInstance, options: ItemRoutesOptions): Promise<void> {
-  for (const model of options.registry.list()) registerModel(app, model, options.store);
+  for (const model of options.registry.list()) registerModel(app, model);
 }

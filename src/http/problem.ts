@@ -22,6 +22,10 @@ const TITLES: Record<ErrorCode, string> = {
   ErrMethodNotAllowed: 'Method not allowed',
   ErrTransactionCanceled: 'Transaction canceled',
   ErrIdempotentParameterMismatch: 'Idempotency key reused with a different request',
+  ErrMissingPartner: 'Partner required',
+  ErrUnknownPartner: 'Unknown partner',
+  ErrPartnerCredentials: 'Partner credentials unavailable',
+  ErrUnauthorized: 'Unauthorized',
   ErrInternal: 'Internal error',
 };
 
@@ -49,8 +53,9 @@ function attributeFromPath(instancePath: string): string | undefined {
 
 function fromValidation(err: FastifyError, route: RouteErrorContext): SidecarError {
   const errors = (err.validation ?? []) as unknown as AjvError[];
-  const first = errors[0];
   const part = err.validationContext ?? 'body';
+  // For a union (anyOf) Ajv lists each branch's failure first; the anyOf error itself names the real place.
+  const first = errors.find((e) => e.keyword === 'anyOf') ?? errors[0];
   if (!first) return new SidecarError('ErrInvalidRequest', 400, err.message);
   const at = attributeFromPath(first.instancePath);
   if (first.keyword === 'required') {
@@ -96,7 +101,7 @@ export function toSidecarError(err: FastifyError, route: RouteErrorContext): Sid
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: SidecarError): FastifyReply {
-  if (error.code === 'ErrThrottled' || (error.code === 'ErrBackendUnavailable' && error.status === 503)) {
+  if (error.code === 'ErrThrottled' || error.code === 'ErrPartnerCredentials' || (error.code === 'ErrBackendUnavailable' && error.status === 503)) {
     reply.header('retry-after', String(error.extra?.retryAfter ?? 1));
   }
   const { retryAfter: _omit, ...extra } = error.extra ?? {};

@@ -3,12 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import type { LogicalItem } from '../codec/item.js';
-import { SORT_OPERATORS, type QueryOptions, type ReadStore, type ScanOptions } from '../store/query.js';
+import { SORT_OPERATORS, type QueryOptions, type ScanOptions } from '../store/query.js';
 import { problemResponses } from './schemas.js';
 
 export interface ReadRoutesOptions {
   readonly registry: ModelRegistry;
-  readonly reads: ReadStore;
 }
 
 const NDJSON = 'application/x-ndjson';
@@ -62,7 +61,7 @@ async function sendNdjson(reply: FastifyReply, items: AsyncIterable<LogicalItem>
   return reply.type(NDJSON).send(Readable.from(lines(), { objectMode: false, highWaterMark: 16 }));
 }
 
-function registerModel(app: FastifyInstance, model: ModelDef, reads: ReadStore): void {
+function registerModel(app: FastifyInstance, model: ModelDef): void {
   const tags = [model.name];
   const config = (op: string) => ({ model: model.name, op, itemBody: false });
   app.post(
@@ -92,8 +91,8 @@ function registerModel(app: FastifyInstance, model: ModelDef, reads: ReadStore):
     },
     async (req, reply) => {
       const body = req.body as QueryOptions;
-      if (wantsNdjson(req)) return sendNdjson(reply, reads.queryStream(model, body));
-      return reads.query(model, body);
+      if (wantsNdjson(req)) return sendNdjson(reply, req.dataAccess.reads.queryStream(model, body));
+      return req.dataAccess.reads.query(model, body);
     },
   );
   app.post(
@@ -113,13 +112,13 @@ function registerModel(app: FastifyInstance, model: ModelDef, reads: ReadStore):
     },
     async (req, reply) => {
       const body = req.body as ScanOptions;
-      if (wantsNdjson(req)) return sendNdjson(reply, reads.scanStream(model, body));
-      return reads.scan(model, body);
+      if (wantsNdjson(req)) return sendNdjson(reply, req.dataAccess.reads.scanStream(model, body));
+      return req.dataAccess.reads.scan(model, body);
     },
   );
 }
 
 /** `POST /v1/models/{Model}/query` and `/scan`. */
 export async function readRoutes(app: FastifyInstance, options: ReadRoutesOptions): Promise<void> {
-  for (const model of options.registry.list()) registerModel(app, model, options.reads);
+  for (const model of options.registry.list()) registerModel(app, model);
 }

@@ -13,6 +13,7 @@ export const ConditionSchema = Type.Recursive(
           op: Type.String({ description: `one of: ${CONDITION_OPERATORS.join(' ')}` }),
           value: Type.Optional(Type.Unknown()),
           values: Type.Optional(Type.Array(Type.Unknown())),
+          size: Type.Optional(Type.Boolean({ description: 'compare size(attr) instead of its value' })),
         },
         { additionalProperties: false },
       ),

@@ -1,17 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ModelRegistry } from '../model/index.js';
-import { MAX_TRANSACTION_ITEMS, type TransactionStore } from '../store/transactions.js';
+import { MAX_TRANSACTION_ITEMS } from '../store/transactions.js';
 import { problemResponses } from './schemas.js';
 
 export interface TransactionRoutesOptions {
   readonly registry: ModelRegistry;
-  readonly transactions: TransactionStore;
 }
 
 /** `POST /v1/transactions/write` and `/v1/transactions/get`, across models. */
 export async function transactionRoutes(app: FastifyInstance, options: TransactionRoutesOptions): Promise<void> {
-  const { transactions } = options;
   const models = options.registry.list().map((m) => m.name);
   const anyObject = Type.Record(Type.String(), Type.Unknown());
   app.post(
@@ -50,7 +48,7 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
     },
     async (req) => {
       const body = req.body as { items: unknown[]; idempotencyKey?: string };
-      return transactions.write(body.items, body.idempotencyKey);
+      return req.dataAccess.transactions.write(body.items, body.idempotencyKey);
     },
   );
   app.post(
@@ -76,6 +74,6 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
         response: { 200: Type.Object({ items: Type.Array(Type.Union([anyObject, Type.Null()])) }), ...problemResponses },
       },
     },
-    async (req) => transactions.get((req.body as { items: unknown[] }).items),
+    async (req) => req.dataAccess.transactions.get((req.body as { items: unknown[] }).items),
   );
 }

@@ -5,12 +5,14 @@ import { createRequire } from 'node:module';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { EmbeddedDynamoClient } from './embedded/client.js';
 
 const require = createRequire(import.meta.url);
 
 export interface BackendOptions {
-  /** External DynamoDB-compatible endpoint; unset means the embedded store. */
+  readonly kind?: 'embedded' | 'aws';
+  /** DynamoDB-compatible endpoint for the aws kind; unset means AWS's own endpoint for the region. */
   readonly endpoint?: string | undefined;
   readonly region: string;
   /** LevelDB directory for the embedded store; unset keeps data in memory. */
@@ -24,24 +26,28 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-function clientConfig(endpoint: string | undefined, region: string, embedded: boolean): DynamoDBClientConfig {
+/** Client settings shared by the sidecar's own client and every partner's. */
+export function dynamoClientConfig(
+  endpoint: string | undefined,
+  region: string,
+  credentials?: DynamoDBClientConfig['credentials'],
+): DynamoDBClientConfig {
   return {
     region,
     ...(endpoint ? { endpoint } : {}),
-    // The embedded store accepts any signature; fixed credentials keep it independent of the host's AWS setup.
-    ...(embedded ? { credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' } } : {}),
+    ...(credentials ? { credentials } : {}),
     maxAttempts: 3,
     requestHandler: new NodeHttpHandler({
       httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
       connectionTimeout: 2_000,
       requestTimeout: 10_000,
     }),
   };
 }
 
-function clientFor(endpoint: string | undefined, region: string, embedded: boolean): DynamoDBClient {
-  return new DynamoDBClient(clientConfig(endpoint, region, embedded));
-}
+// The embedded store accepts any signature; fixed credentials keep it independent of the host's AWS setup.
+const EMBEDDED_CREDENTIALS = { accessKeyId: 'embedded', secretAccessKey: 'embedded' };
 
 async function startEmbedded(options: BackendOptions): Promise<Backend> {
   const dynalite = require('dynalite') as (opts: Record<string, unknown>) => Server;
@@ -56,7 +62,7 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
   // dynalite has no transactions: this client runs them in-process.
-  const client = new EmbeddedDynamoClient(clientConfig(endpoint, options.region, true));
+  const client = new EmbeddedDynamoClient(dynamoClientConfig(endpoint, options.region, EMBEDDED_CREDENTIALS));
   return {
     kind: 'embedded',
     endpoint,
@@ -70,8 +76,8 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
 }
 
 export async function openBackend(options: BackendOptions): Promise<Backend> {
-  if (!options.endpoint) return startEmbedded(options);
-  const client = clientFor(options.endpoint, options.region, false);
+  if ((options.kind ?? (options.endpoint ? 'aws' : 'embedded')) === 'embedded') return startEmbedded(options);
+  const client = new DynamoDBClient(dynamoClientConfig(options.endpoint, options.region));
   return {
     kind: 'external',
     endpoint: options.endpoint,

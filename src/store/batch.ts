@@ -20,12 +20,14 @@ import { ExpressionContext } from './expression.js';
 import { projectionExpression } from './items.js';
 import { keyOf } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
+import { readItems, type CryptoPort } from './crypto-port.js';
 
 export const GET_CHUNK = 100;
 export const WRITE_CHUNK = 25;
 
 export interface BatchOptions {
   readonly client: DynamoDBClient;
+  readonly crypto: CryptoPort;
   readonly retry: RetryPolicy;
   /** Most keys (batch-get) or puts + deletes (batch-write) in one request. */
   readonly maxItems: number;
@@ -108,10 +110,8 @@ export class BatchStore {
       for (const item of r.items) found.set(keyFingerprint(model.table, keyOf(model, item)), item);
       unprocessed.push(...r.unprocessed);
     }
-    const items = keys
-      .map((k) => found.get(keyFingerprint(model.table, k)))
-      .filter((i): i is AvItem => i !== undefined)
-      .map((i) => decodeItem(model, i));
+    const stored = keys.map((k) => found.get(keyFingerprint(model.table, k))).filter((i): i is AvItem => i !== undefined);
+    const items = await readItems(this.#options.crypto, model, stored);
     return { items, unprocessedKeys: unprocessed.map((k) => decodeItem(model, k)), complete: unprocessed.length === 0 };
   }
 
@@ -120,7 +120,7 @@ export class BatchStore {
     const deletes = rawDeletes ?? [];
     if (!Array.isArray(puts) || !Array.isArray(deletes)) throw new SidecarError('ErrInvalidRequest', 400, 'puts and deletes must be arrays');
     checkCount('puts + deletes', puts.length + deletes.length, this.#options.maxItems);
-    const putItems = puts.map((body, i) => this.#encodePut(model, body, i));
+    const putItems = await Promise.all(puts.map((body, i) => this.#encodePut(model, body, i)));
     const deleteKeys = deletes.map((k, i) => keyFromObject(model, k, `deletes[${i}]`));
     uniqueKeys(model, [...putItems.map((p) => keyOf(model, p)), ...deleteKeys], 'puts/deletes');
     await this.#carryLifecycle(model, putItems);
@@ -132,13 +132,13 @@ export class BatchStore {
       await mapBounded(chunks(requests, WRITE_CHUNK), this.#options.concurrency, (chunk) => this.#writeChunk(model, chunk))
     ).flat();
     const unprocessed = {
-      puts: leftovers.filter((r) => r.PutRequest).map((r) => decodeItem(model, r.PutRequest!.Item!)),
+      puts: await readItems(this.#options.crypto, model, leftovers.filter((r) => r.PutRequest).map((r) => r.PutRequest!.Item!)),
       deletes: leftovers.filter((r) => r.DeleteRequest).map((r) => decodeItem(model, r.DeleteRequest!.Key!)),
     };
     return { unprocessed, complete: leftovers.length === 0 };
   }
 
-  #encodePut(model: ModelDef, body: unknown, i: number): AvItem {
+  async #encodePut(model: ModelDef, body: unknown, i: number): Promise<AvItem> {
     const encoded = encodeBody(model, body);
     if (encoded.expectedVersion !== undefined) {
       throw new SidecarError('ErrInvalidRequest', 400, `puts[${i}]: a batch put cannot check a version; use a transaction or PUT with If-Match`);
@@ -148,8 +148,9 @@ export class BatchStore {
     if (model.createdAt) item[model.createdAt] = { S: now };
     if (model.updatedAt) item[model.updatedAt] = { S: now };
     if (model.version) item[model.version] = { N: '0' };
-    checkItemSize(item);
-    return item;
+    const sealed = await this.#options.crypto.encryptItem(model, item);
+    checkItemSize(sealed);
+    return sealed;
   }
 
   /**

@@ -38,7 +38,8 @@ class LeafEncoder {
     if (this.nested) return encodeNatural(value, this.path, 0);
     const elementType = asElement ? SET_ELEMENT[this.attr.type] : undefined;
     if (asElement && this.attr.type === 'L') return encodeNatural(value, this.path, 0);
-    const attr: DmsAttribute = { ...this.attr, type: elementType ?? this.attr.type, omit_empty: false, json: elementType ? false : this.attr.json };
+    // Formats are not enforced on operands: conditions compare prefixes and bounds, not whole stored values.
+    const attr: DmsAttribute = { ...this.attr, type: elementType ?? this.attr.type, omit_empty: false, format: undefined, json: elementType ? false : this.attr.json };
     if (this.attr.attribute === this.model.ttl && !asElement) return { N: toEpochSeconds(value, this.path) };
     return encodeValue(attr, value, this.path) ?? { NULL: true };
   }

@@ -8,6 +8,7 @@ import {
 import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
+import { readItem, type CryptoPort } from './crypto-port.js';
 import { formatRfc3339Nano } from '../codec/time.js';
 import { isConditionFailure, mapBackendError } from './backend-errors.js';
 import { ExpressionContext } from './expression.js';
@@ -23,6 +24,7 @@ export interface GetOptions {
 
 export interface ItemStoreOptions {
   readonly client: DynamoDBClient;
+  readonly crypto: CryptoPort;
   readonly now?: () => Date;
 }
 
@@ -30,9 +32,11 @@ export interface ItemStoreOptions {
 export class ItemStore {
   readonly #client: DynamoDBClient;
   readonly #now: () => Date;
+  readonly #crypto: CryptoPort;
 
   constructor(options: ItemStoreOptions) {
     this.#client = options.client;
+    this.#crypto = options.crypto;
     this.#now = options.now ?? (() => new Date());
   }
 
@@ -41,7 +45,7 @@ export class ItemStore {
   }
 
   async create(model: ModelDef, body: unknown, options: { condition?: unknown } = {}): Promise<LogicalItem> {
-    const built = buildCreate(model, body, options.condition, this.now());
+    const built = await buildCreate(model, body, options.condition, this.now(), this.#crypto);
     try {
       await this.#client.send(new PutItemCommand(built.request));
     } catch (err) {
@@ -51,17 +55,17 @@ export class ItemStore {
       }
       throw new SidecarError('ErrConditionFailed', 412, 'the condition was not met');
     }
-    return decodeItem(model, built.item);
+    return decodeItem(model, built.plainItem);
   }
 
   /** Replace or upsert; without `pathKey` the key comes from the body. */
   async put(model: ModelDef, pathKey: AvItem | undefined, body: unknown, options: WriteOptions = {}): Promise<LogicalItem> {
-    const built = buildReplace(model, pathKey, body, options, this.now());
+    const built = await buildReplace(model, pathKey, body, options, this.now(), this.#crypto);
     return this.#update(model, built.key, built.request, false);
   }
 
   async patch(model: ModelDef, key: AvItem, patch: PatchBody, options: WriteOptions = {}): Promise<LogicalItem> {
-    const built = buildUpdate(model, key, patch, options, this.now());
+    const built = await buildUpdate(model, key, patch, options, this.now(), this.#crypto);
     return this.#update(model, key, built.request, true);
   }
 
@@ -77,7 +81,7 @@ export class ItemStore {
           ...(projection ? { ProjectionExpression: projection, ...ctx.attributes() } : {}),
         }),
       );
-      return out.Item ? decodeItem(model, out.Item) : undefined;
+      return out.Item ? await readItem(this.#crypto, model, out.Item) : undefined;
     } catch (err) {
       throw mapBackendError(err);
     }
@@ -110,7 +114,7 @@ export class ItemStore {
       const out = await this.#client.send(
         new UpdateItemCommand({ ...request, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
       );
-      return decodeItem(model, out.Attributes ?? key);
+      return await readItem(this.#crypto, model, out.Attributes ?? key);
     } catch (err) {
       throw await this.#conditionError(model, key, err, missingIs404);
     }

@@ -1,7 +1,8 @@
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import { encodeAttributeForWrite, ensureEncryptionAvailable, expectedVersionOf, isKeyAttribute } from '../codec/item.js';
+import { encodeAttributeForWrite, expectedVersionOf, isKeyAttribute } from '../codec/item.js';
+import type { CryptoPort } from './crypto-port.js';
 import { encodeNatural, encodeValue, toN } from '../codec/index.js';
 import type { ExpressionContext } from './expression.js';
 
@@ -37,6 +38,7 @@ class PatchBuilder {
   constructor(
     private readonly model: ModelDef,
     private readonly ctx: ExpressionContext,
+    private readonly crypto: CryptoPort,
   ) {}
 
   attribute(clause: string, name: string): DmsAttribute {
@@ -55,17 +57,18 @@ class PatchBuilder {
     }
   }
 
-  assign(name: string, value: unknown, ifNotExists: boolean): void {
+  /** `set` / `setIfNotExists`; the value of an encrypted attribute is sealed before it enters the expression. */
+  async assign(name: string, value: unknown, ifNotExists: boolean): Promise<void> {
     const attr = this.attribute(ifNotExists ? 'setIfNotExists' : 'set', name);
-    ensureEncryptionAvailable(this.model, [name]);
-    const av = encodeAttributeForWrite(this.model, attr, value);
+    const plain = encodeAttributeForWrite(this.model, attr, value);
+    const av = plain && this.model.encrypted.has(name) ? await this.crypto.encryptValue(this.model, name, plain) : plain;
     const path = this.ctx.path(name);
     if (!av) {
       if (attr.required) throw invalidItem(`required attribute ${name} cannot be set to an empty value`, name);
       if (!ifNotExists) this.remove.push(path);
       return;
     }
-    if (av.NULL && attr.required) throw invalidItem(`required attribute ${name} cannot be null`, name);
+    if (plain?.NULL && attr.required) throw invalidItem(`required attribute ${name} cannot be null`, name);
     const value_ = this.ctx.value(av);
     this.set.push(ifNotExists ? `${path} = if_not_exists(${path}, ${value_})` : `${path} = ${value_}`);
   }
@@ -118,11 +121,17 @@ function entries(clause: string, value: unknown): [string, unknown][] {
 }
 
 /** Build the UpdateExpression of a PATCH, plus lifecycle: `updatedAt` = now and `ADD version 1`. */
-export function buildPatch(model: ModelDef, patch: PatchBody, ctx: ExpressionContext, now: string): BuiltPatch {
+export async function buildPatch(
+  model: ModelDef,
+  patch: PatchBody,
+  ctx: ExpressionContext,
+  now: string,
+  crypto: CryptoPort,
+): Promise<BuiltPatch> {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw invalidItem('update body must be an object');
-  const b = new PatchBuilder(model, ctx);
-  for (const [name, value] of entries('set', patch.set)) b.assign(name, value, false);
-  for (const [name, value] of entries('setIfNotExists', patch.setIfNotExists)) b.assign(name, value, true);
+  const b = new PatchBuilder(model, ctx, crypto);
+  for (const [name, value] of entries('set', patch.set)) await b.assign(name, value, false);
+  for (const [name, value] of entries('setIfNotExists', patch.setIfNotExists)) await b.assign(name, value, true);
   if (patch.remove !== undefined) {
     if (!Array.isArray(patch.remove)) throw invalidItem('remove must be an array of attribute names');
     for (const name of patch.remove) b.drop(name);

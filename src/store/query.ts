@@ -2,7 +2,8 @@ import { QueryCommand, ScanCommand, type DynamoDBClient, type QueryCommandInput,
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
+import type { AvItem, LogicalItem } from '../codec/item.js';
+import { readItem, readItems, type CryptoPort } from './crypto-port.js';
 import { encodeValue } from '../codec/value.js';
 import { mapBackendError } from './backend-errors.js';
 import { compileCondition } from './condition.js';
@@ -72,7 +73,8 @@ function keyAttributes(model: ModelDef, indexName: string | undefined): DmsAttri
 
 function keyValue(attr: DmsAttribute, value: unknown, what: string) {
   if (value === undefined || value === null) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
-  const av = encodeValue({ ...attr, omit_empty: false }, value, attr.attribute);
+  // No format check: key conditions compare prefixes and bounds (begins_with "2026-01"), not whole values.
+  const av = encodeValue({ ...attr, omit_empty: false, format: undefined }, value, attr.attribute);
   if (!av || av.NULL) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
   return av;
 }
@@ -186,9 +188,11 @@ function pageBudget(pages: number | 'all' | undefined, fallback: number | 'all')
 /** Query and Scan with pagination, counting and streaming; never builds HTTP responses. */
 export class ReadStore {
   readonly #client: DynamoDBClient;
+  readonly #crypto: CryptoPort;
 
-  constructor(client: DynamoDBClient) {
+  constructor(client: DynamoDBClient, crypto: CryptoPort) {
     this.#client = client;
+    this.#crypto = crypto;
   }
 
   query(model: ModelDef, options: QueryOptions): Promise<PageResult> {
@@ -233,7 +237,7 @@ export class ReadStore {
       const page = await this.#page(prepared, key, remaining);
       result.count += page.Count ?? 0;
       result.scannedCount += page.ScannedCount ?? 0;
-      for (const item of page.Items ?? []) result.items.push(decodeItem(model, item));
+      result.items.push(...(await readItems(this.#crypto, model, page.Items ?? [])));
       key = page.LastEvaluatedKey;
       budget -= 1;
     } while (key && budget > 0 && (limit === undefined || result.items.length < limit));
@@ -249,7 +253,7 @@ export class ReadStore {
       const page = await this.#page(prepared, key, undefined);
       for (const item of page.Items ?? []) {
         if (left-- <= 0) return;
-        yield decodeItem(model, item);
+        yield await readItem(this.#crypto, model, item);
       }
       key = page.LastEvaluatedKey;
     } while (key);

@@ -18,6 +18,7 @@ import {
 import { compileCondition } from './condition.js';
 import { ExpressionContext, checkExpressionSize } from './expression.js';
 import { buildPatch, type PatchBody } from './patch.js';
+import type { CryptoPort } from './crypto-port.js';
 
 /** `'*'` (If-Match: *) means "the item must exist", a number means "it must be at this version". */
 export type Expected = number | '*' | undefined;
@@ -35,7 +36,8 @@ export interface BuiltPut {
   readonly kind: 'put';
   readonly request: Put;
   readonly key: AvItem;
-  readonly item: AvItem;
+  /** The item before encryption (what a response shows). */
+  readonly plainItem: AvItem;
 }
 export interface BuiltUpdate {
   readonly kind: 'update';
@@ -83,22 +85,23 @@ function conditionExpression(
 const withCondition = (condition: string | undefined) => (condition ? { ConditionExpression: condition } : {});
 
 /** Create: fails when the key exists. Lifecycle: createdAt = updatedAt = now, version 0. */
-export function buildCreate(model: ModelDef, body: unknown, condition: unknown, now: string): BuiltPut {
+export async function buildCreate(model: ModelDef, body: unknown, condition: unknown, now: string, crypto: CryptoPort): Promise<BuiltPut> {
   const { attrs } = encodeBody(model, body);
-  const item: AvItem = { ...attrs };
-  if (model.createdAt) item[model.createdAt] = { S: now };
-  if (model.updatedAt) item[model.updatedAt] = { S: now };
-  if (model.version) item[model.version] = { N: '0' };
-  checkItemSize(item);
+  const plainItem: AvItem = { ...attrs };
+  if (model.createdAt) plainItem[model.createdAt] = { S: now };
+  if (model.updatedAt) plainItem[model.updatedAt] = { S: now };
+  if (model.version) plainItem[model.version] = { N: '0' };
   const ctx = new ExpressionContext();
   const parts = [`attribute_not_exists(${ctx.path(model.partitionKey.attribute)})`];
   if (condition !== undefined) parts.push(compileCondition(model, condition, ctx));
   const expression = parts.join(' AND ');
   checkExpressionSize('condition', expression);
+  const item = await crypto.encryptItem(model, plainItem);
+  checkItemSize(item);
   return {
     kind: 'put',
     key: keyOf(model, item),
-    item,
+    plainItem,
     request: { TableName: model.table, Item: item, ConditionExpression: expression, ...ctx.attributes() },
   };
 }
@@ -107,14 +110,16 @@ export function buildCreate(model: ModelDef, body: unknown, condition: unknown, 
  * Replace (or upsert) as an UpdateItem, so `createdAt` survives (if_not_exists) and `version` moves on by one
  * atomically. Declared attributes absent from the body are removed. Without a path key the body's key is used.
  */
-export function buildReplace(
+export async function buildReplace(
   model: ModelDef,
   pathKey: AvItem | undefined,
   body: unknown,
   options: WriteOptions,
   now: string,
-): BuiltUpdate {
-  const encoded = encodeBody(model, pathKey ? mergeKey(model, pathKey, body) : body);
+  crypto: CryptoPort,
+): Promise<BuiltUpdate> {
+  const plain = encodeBody(model, pathKey ? mergeKey(model, pathKey, body) : body);
+  const encoded = { ...plain, attrs: await crypto.encryptItem(model, plain.attrs) };
   const key = pathKey ?? keyOf(model, encoded.attrs);
   const expected = options.expected ?? encoded.expectedVersion;
   const ctx = new ExpressionContext();
@@ -152,9 +157,16 @@ export function buildReplace(
 }
 
 /** Update of an existing item: 404 semantics come from `attribute_exists(pk)`. */
-export function buildUpdate(model: ModelDef, key: AvItem, patch: PatchBody, options: WriteOptions, now: string): BuiltUpdate {
+export async function buildUpdate(
+  model: ModelDef,
+  key: AvItem,
+  patch: PatchBody,
+  options: WriteOptions,
+  now: string,
+  crypto: CryptoPort,
+): Promise<BuiltUpdate> {
   const ctx = new ExpressionContext();
-  const built = buildPatch(model, patch, ctx, now);
+  const built = await buildPatch(model, patch, ctx, now, crypto);
   checkExpressionSize('update', built.expression);
   const expected = options.expected ?? built.expectedVersion;
   const condition = conditionExpression(model, ctx, expected, options.condition ?? patch.condition, true);

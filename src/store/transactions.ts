@@ -8,7 +8,7 @@ import {
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { itemSize } from '../codec/size.js';
-import { decodeItem, keyFingerprint, keyFromObject, type LogicalItem } from '../codec/item.js';
+import { keyFingerprint, keyFromObject, type LogicalItem } from '../codec/item.js';
 import { canonicalJson } from '../codec/canonical-json.js';
 import { mapBackendError } from './backend-errors.js';
 import { ExpressionContext } from './expression.js';
@@ -16,6 +16,7 @@ import { projectionExpression } from './items.js';
 import type { PatchBody } from './patch.js';
 import { buildCheck, buildCreate, buildDelete, buildReplace, buildUpdate, type BuiltWrite } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
+import { readItem, type CryptoPort } from './crypto-port.js';
 
 export const MAX_TRANSACTION_ITEMS = 100;
 export const MAX_TRANSACTION_BYTES = 4 * 1024 * 1024;
@@ -27,6 +28,7 @@ const RETRYABLE_ERRORS = new Set(['TransactionInProgressException', 'ThrottlingE
 
 export interface TransactionOptions {
   readonly client: DynamoDBClient;
+  readonly crypto: CryptoPort;
   readonly models: (name: string) => ModelDef | undefined;
   readonly retry: RetryPolicy;
   readonly now: () => string;
@@ -78,7 +80,7 @@ export class TransactionStore {
     return model;
   }
 
-  #build(raw: unknown, i: number, now: string): BuiltWrite {
+  async #build(raw: unknown, i: number, now: string): Promise<BuiltWrite> {
     const where = `items[${i}]`;
     const entry = asObject(raw, where);
     const { op, model: modelName, item, key, update, version, condition, ...rest } = entry;
@@ -94,13 +96,20 @@ export class TransactionStore {
       switch (op) {
         case 'create':
           needs('item', item !== undefined);
-          return buildCreate(model, item, condition, now);
+          return await buildCreate(model, item, condition, now, this.#options.crypto);
         case 'put':
           needs('item', item !== undefined);
-          return buildReplace(model, key === undefined ? undefined : keyFromObject(model, key), item, { expected, condition }, now);
+          return await buildReplace(model, key === undefined ? undefined : keyFromObject(model, key), item, { expected, condition }, now, this.#options.crypto);
         case 'update':
           needs('key and update', key !== undefined && update !== undefined);
-          return buildUpdate(model, keyFromObject(model, key), asObject(update, `${where}.update`) as PatchBody, { expected, condition }, now);
+          return await buildUpdate(
+            model,
+            keyFromObject(model, key),
+            asObject(update, `${where}.update`) as PatchBody,
+            { expected, condition },
+            now,
+            this.#options.crypto,
+          );
         case 'delete':
           needs('key', key !== undefined);
           return buildDelete(model, keyFromObject(model, key), { expected, condition });
@@ -135,14 +144,15 @@ export class TransactionStore {
 
   async #write(items: unknown[], token: string | undefined): Promise<{ committed: number }> {
     const now = this.#options.now();
-    const built = items.map((raw, i) => this.#build(raw, i, now));
+    const built: BuiltWrite[] = [];
+    for (const [i, raw] of items.entries()) built.push(await this.#build(raw, i, now));
     const seen = new Map<string, number>();
     let bytes = 0;
     built.forEach((b, i) => {
       const fp = keyFingerprint(b.request.TableName!, b.key);
       if (seen.has(fp)) throw invalid(`items[${i}] targets the same item as items[${seen.get(fp)}]; a transaction may touch each item once`);
       seen.set(fp, i);
-      bytes += b.kind === 'put' ? itemSize(b.item) : itemSize(b.key) + itemSize(b.request.ExpressionAttributeValues ?? {});
+      bytes += b.kind === 'put' ? itemSize(b.request.Item ?? {}) : itemSize(b.key) + itemSize(b.request.ExpressionAttributeValues ?? {});
     });
     if (bytes > MAX_TRANSACTION_BYTES) throw invalid(`transaction is about ${bytes} bytes; DynamoDB's limit is ${MAX_TRANSACTION_BYTES}`);
     const transactItems: TransactWriteItem[] = built.map(toTransactItem);
@@ -196,7 +206,13 @@ export class TransactionStore {
     });
     try {
       const out = await this.#options.client.send(new TransactGetItemsCommand({ TransactItems: entries.map((e) => ({ Get: e.request })) }));
-      return { items: entries.map((e, i) => (out.Responses?.[i]?.Item ? decodeItem(e.model, out.Responses[i].Item!) : null)) };
+      const items = await Promise.all(
+        entries.map((e, i) => {
+          const item = out.Responses?.[i]?.Item;
+          return item ? readItem(this.#options.crypto, e.model, item) : null;
+        }),
+      );
+      return { items };
     } catch (err) {
       const reasons = cancellationReasons(err);
       if (reasons) throw new SidecarError('ErrTransactionCanceled', 409, 'the read transaction was canceled; see reasons', { reasons });

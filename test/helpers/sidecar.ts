@@ -18,7 +18,9 @@ export interface TestResponse {
 export const baseConfig: SidecarConfig = {
   port: 0,
   host: '127.0.0.1',
+  socket: undefined,
   schemasDir: 'schemas',
+  backend: 'embedded',
   dataDir: undefined,
   dynamodbEndpoint: undefined,
   region: 'us-east-1',
@@ -27,6 +29,18 @@ export const baseConfig: SidecarConfig = {
   bodyLimit: 1024 * 1024,
   batchMaxItems: 1000,
   retryDeadlineMs: 5000,
+  partnersFile: undefined,
+  partnerHeader: 'x-partner-id',
+  requirePartner: false,
+  maxPartners: 100,
+  stsEndpoint: undefined,
+  kmsEndpoint: undefined,
+  kmsKeyArn: undefined,
+  localKek: undefined,
+  localKekFile: undefined,
+  dataKeyMaxAgeMs: 300_000,
+  dataKeyMaxUses: 10_000,
+  authToken: undefined,
 };
 
 export async function send(
@@ -54,7 +68,10 @@ export async function send(
 
 /** A real sidecar listening on a free loopback port, embedded store unless `overrides` says otherwise. */
 export async function startTestSidecar(overrides: Partial<SidecarConfig> = {}): Promise<TestSidecar> {
-  const sidecar = await startSidecar({ ...baseConfig, ...overrides });
+  const config = { ...baseConfig, ...overrides };
+  // Tests that name an endpoint mean the AWS-compatible backend.
+  if (overrides.dynamodbEndpoint && !overrides.backend) Object.assign(config, { backend: 'aws' });
+  const sidecar = await startSidecar(config);
   const url = sidecar.url;
   return {
     sidecar,

@@ -1,0 +1,50 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SidecarError } from '../errors.js';
+import type { DataAccess } from '../store/data-access.js';
+import { PARTNER_ID } from '../store/partners/config.js';
+import type { PartnerPool } from '../store/partners/pool.js';
+import type { RouteErrorContext } from './problem.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The stores of the partner this request runs as (set for data routes only). */
+    dataAccess: DataAccess;
+  }
+}
+
+export interface TenancyOptions {
+  /** Header naming the partner (default `x-partner-id`). Never read from a body or guessed. */
+  readonly header: string;
+  /** When true, a request without the header is 400 ErrMissingPartner; otherwise it uses `defaultAccess`. */
+  readonly requirePartner: boolean;
+  readonly pool: PartnerPool | undefined;
+  /** The sidecar's own credentials; undefined when every request must name a partner. */
+  readonly defaultAccess: DataAccess | undefined;
+}
+
+async function resolve(request: FastifyRequest, options: TenancyOptions): Promise<DataAccess> {
+  const raw = request.headers[options.header];
+  if (Array.isArray(raw)) throw new SidecarError('ErrInvalidRequest', 400, `send the ${options.header} header once`);
+  if (raw === undefined || raw === '') {
+    if (options.requirePartner || !options.defaultAccess) {
+      throw new SidecarError('ErrMissingPartner', 400, `this sidecar needs the ${options.header} header naming a partner`);
+    }
+    return options.defaultAccess;
+  }
+  if (!PARTNER_ID.test(raw) || !options.pool?.has(raw)) {
+    throw new SidecarError('ErrUnknownPartner', 403, options.pool ? 'unknown partner' : 'no partners are configured on this sidecar');
+  }
+  return options.pool.access(raw);
+}
+
+/** Picks the partner of each data request from its header and attaches that partner's stores. */
+export function registerTenancy(app: FastifyInstance, options: TenancyOptions): void {
+  const header = options.header.toLowerCase();
+  const opts = { ...options, header };
+  app.decorateRequest('dataAccess', null as unknown as DataAccess);
+  app.addHook('preHandler', async (request) => {
+    const config = (request.routeOptions.config ?? {}) as RouteErrorContext;
+    if (!config.op) return;
+    request.dataAccess = await resolve(request, opts);
+  });
+}

@@ -1,0 +1,69 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import {
+  CachingKeyProvider,
+  ItemCrypto,
+  KmsKeyProvider,
+  LocalKeyProvider,
+  loadLocalKek,
+  newCallCounters,
+  type CallCounters,
+  type KeyProvider,
+} from './crypto/index.js';
+import type { SidecarConfig } from './config.js';
+
+/** How the sidecar gets data keys: one KMS client per set of credentials, or the development key. */
+export class Keyring {
+  /** Real provider calls (KMS and local alike), for metrics. */
+  readonly counters: CallCounters;
+  readonly #config: SidecarConfig;
+  readonly #local: LocalKeyProvider | undefined;
+  readonly warnings: string[];
+
+  private constructor(config: SidecarConfig, counters: CallCounters, local: LocalKeyProvider | undefined, warnings: string[]) {
+    this.#config = config;
+    this.counters = counters;
+    this.#local = local;
+    this.warnings = warnings;
+  }
+
+  /**
+   * The local provider is on for the embedded store (a generated key, kept in the data dir when there is one)
+   * and wherever LOCAL_KEK / --local-kek-file is set; it exists for development and says so.
+   */
+  static create(config: SidecarConfig): Keyring {
+    const warnings: string[] = [];
+    const counters = newCallCounters();
+    const explicit = config.localKek !== undefined || config.localKekFile !== undefined;
+    if (!explicit && config.backend !== 'embedded') return new Keyring(config, counters, undefined, warnings);
+    const { kek, origin } = loadLocalKek({
+      ...(config.localKek ? { value: config.localKek } : {}),
+      ...(config.localKekFile ? { file: config.localKekFile } : {}),
+      ...(config.dataDir && !explicit ? { generateAt: config.dataDir } : {}),
+    });
+    warnings.push(
+      `encrypted attributes use the LOCAL development key (${origin}); configure KMS (KMS_KEY_ARN or a partner kmsKeyArn) in production`,
+    );
+    return new Keyring(config, counters, new LocalKeyProvider(kek, counters), warnings);
+  }
+
+  /** A KMS client for one set of credentials (undefined: the sidecar's own chain). */
+  kmsClient(region: string, credentials?: AwsCredentialIdentityProvider): KMSClient {
+    return new KMSClient({
+      region,
+      ...(this.#config.kmsEndpoint ? { endpoint: this.#config.kmsEndpoint } : {}),
+      ...(credentials ? { credentials } : {}),
+    });
+  }
+
+  /** Item encryption with `kmsKeyArn` through `kms`, else the local key, else none (writes fail closed). */
+  crypto(kms: KMSClient | undefined, kmsKeyArn: string | undefined): ItemCrypto {
+    const provider: KeyProvider | undefined =
+      kms && kmsKeyArn ? new KmsKeyProvider(kms, kmsKeyArn, this.counters) : this.#local;
+    return new ItemCrypto(
+      provider
+        ? new CachingKeyProvider(provider, { maxAgeMs: this.#config.dataKeyMaxAgeMs, maxUses: this.#config.dataKeyMaxUses })
+        : undefined,
+    );
+  }
+}

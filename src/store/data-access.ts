@@ -1,0 +1,35 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { ModelRegistry } from '../model/index.js';
+import { BatchStore } from './batch.js';
+import type { CryptoPort } from './crypto-port.js';
+import { ItemStore } from './items.js';
+import { ReadStore } from './query.js';
+import type { RetryPolicy } from './retry.js';
+import { TransactionStore } from './transactions.js';
+
+export interface DataAccessOptions {
+  readonly client: DynamoDBClient;
+  readonly crypto: CryptoPort;
+  readonly registry: ModelRegistry;
+  readonly retry: RetryPolicy;
+  readonly batchMaxItems: number;
+}
+
+/** Every store for one set of credentials (the sidecar's own, or one partner's) and one key provider. */
+export class DataAccess {
+  readonly client: DynamoDBClient;
+  readonly items: ItemStore;
+  readonly reads: ReadStore;
+  readonly batch: BatchStore;
+  readonly transactions: TransactionStore;
+
+  constructor(options: DataAccessOptions) {
+    const { client, crypto, registry, retry } = options;
+    this.client = client;
+    this.items = new ItemStore({ client, crypto });
+    const now = () => this.items.now();
+    this.reads = new ReadStore(client, crypto);
+    this.batch = new BatchStore({ client, crypto, retry, maxItems: options.batchMaxItems, concurrency: 4, now });
+    this.transactions = new TransactionStore({ client, crypto, retry, now, models: (name) => registry.get(name) });
+  }
+}
