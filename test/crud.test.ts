@@ -46,6 +46,7 @@ async function get(pk: string, sk = 'PROFILE'): Promise<TestResponse> {
   return s.request('GET', userPath(pk, sk));
 }
 
+const ua_enc = (m: any) => Object.fromEntries(m.attributes.map((a: any) => [a.attribute, a.encrypted]));
 const sorted = (a: unknown) => (Array.isArray(a) ? a.map(String).sort() : a);
 
 t.test('GET /v1/models lists the four models with keys, indexes and attributes', async (t) => {
@@ -62,7 +63,8 @@ t.test('GET /v1/models lists the four models with keys, indexes and attributes',
   t.same(u.keys, { partition: { attribute: 'PK', type: 'S' }, sort: { attribute: 'SK', type: 'S' } });
   t.equal(u.indexes.length, 1);
   t.match(u.indexes[0], { name: 'gsi-email', type: 'GSI', partition: { attribute: 'email', type: 'S' }, projection: { type: 'ALL' } });
-  t.equal(u.attributes.length, 19);
+  t.equal(u.attributes.length, 21);
+  t.match(ua_enc(u), { taxId: true, medical: true, name: false });
   const ua = Object.fromEntries(u.attributes.map((a: any) => [a.attribute, a]));
   t.match(ua.email, { type: 'S', required: true });
   t.match(ua.tags, { type: 'SS', omit_empty: true, optional: true });

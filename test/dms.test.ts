@@ -56,7 +56,7 @@ t.test('schemas/ loads every example model', async (t) => {
   );
   t.equal(loaded[0].namespace, 'example.catalog');
   const user = loaded.find(({ model }) => model.name === 'User')?.model;
-  t.equal(user?.attributes.length, 19);
+  t.equal(user?.attributes.length, 21);
   t.same(user?.indexes?.[0].partition, { attribute: 'email', type: 'S' });
   const order = loaded.find(({ model }) => model.name === 'Order')?.model;
   t.same(order?.indexes?.[1].projection, { type: 'INCLUDE', fields: ['total', 'currency'] });

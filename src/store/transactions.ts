@@ -44,6 +44,9 @@ interface Remembered {
   readonly fingerprint: string;
   readonly expires: number;
   readonly outcome: Promise<{ committed: number }>;
+  /** Attempts under this key that failed; each new attempt sends DynamoDB a fresh token. */
+  readonly failures: number;
+  readonly failed: boolean;
 }
 
 const invalid = (detail: string) => new SidecarError('ErrInvalidRequest', 400, detail);
@@ -129,16 +132,19 @@ export class TransactionStore {
     const fingerprint = createHash('sha256').update(canonicalJson(items)).digest('hex');
     this.#forgetExpired();
     const known = this.#remembered.get(token);
-    if (known) {
+    if (known && !known.failed) {
       if (known.fingerprint !== fingerprint) {
         throw new SidecarError('ErrIdempotentParameterMismatch', 409, 'idempotencyKey was used within the last 10 minutes for a different transaction');
       }
       return known.outcome;
     }
-    const outcome = this.#write(items, token);
-    this.#remembered.set(token, { fingerprint, expires: Date.now() + IDEMPOTENCY_WINDOW_MS, outcome });
-    // A failed transaction may be retried with the same key; only success is remembered.
-    outcome.catch(() => this.#remembered.delete(token));
+    // Lifecycle timestamps make every rebuilt request differ, so a retry after a failure is a new attempt with
+    // its own ClientRequestToken; retries inside one attempt resend the identical request under one token.
+    const failures = known?.failures ?? 0;
+    const outcome = this.#write(items, requestToken(token, failures));
+    const entry = { fingerprint, expires: Date.now() + IDEMPOTENCY_WINDOW_MS, outcome, failures, failed: false };
+    this.#remembered.set(token, entry);
+    outcome.catch(() => this.#remembered.set(token, { ...entry, failures: failures + 1, failed: true }));
     return outcome;
   }
 
@@ -246,6 +252,11 @@ function toTransactItem(b: BuiltWrite): TransactWriteItem {
 function expectedVersion(value: unknown, where: string): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   throw invalid(`${where}.version must be a non-negative integer`);
+}
+
+/** DynamoDB's ClientRequestToken for one attempt under a caller's idempotency key (36 characters at most). */
+function requestToken(key: string, attempt: number): string {
+  return createHash('sha256').update(`${key}\u0000${attempt}`).digest('base64url').slice(0, 36);
 }
 
 function idempotencyToken(value: unknown): string | undefined {
