@@ -10,12 +10,13 @@ export interface BatchRoutesOptions {
 
 function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number): void {
   const tags = [model.name];
+  const keys = [model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])];
   const key = Type.Ref(`${model.name}Key`);
   const complete = Type.Boolean({ description: 'false when some entries were still unprocessed at the retry deadline' });
   app.post(
     `/v1/models/${model.name}/batch-get`,
     {
-      config: { model: model.name, op: 'batch-get', itemBody: false },
+      config: { model: model.name, op: 'batch-get', itemBody: false, keys },
       schema: {
         operationId: `batchGet${model.name}`,
         summary: `Read up to ${maxItems} ${model.name} items by key (chunks of 100, unprocessed keys retried)`,
@@ -42,7 +43,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
   app.post(
     `/v1/models/${model.name}/batch-write`,
     {
-      config: { model: model.name, op: 'batch-write', itemBody: false },
+      config: { model: model.name, op: 'batch-write', itemBody: true, keys },
       schema: {
         operationId: `batchWrite${model.name}`,
         summary: `Put and delete up to ${maxItems} ${model.name} items (chunks of 25, unprocessed items retried)`,

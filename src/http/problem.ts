@@ -60,7 +60,7 @@ function fromValidation(err: FastifyError, route: RouteErrorContext): SidecarErr
   const at = attributeFromPath(first.instancePath);
   if (first.keyword === 'required') {
     const missing = String(first.params.missingProperty);
-    if (part === 'body' && !at && route.keys?.includes(missing)) {
+    if (part === 'body' && route.keys?.includes(missing)) {
       return new SidecarError('ErrMissingPrimaryKey', 400, `missing key attribute ${missing}`, { attribute: missing });
     }
     const where = at ? `${at}.${missing}` : missing;

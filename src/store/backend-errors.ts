@@ -17,8 +17,11 @@ export function mapBackendError(err: unknown): SidecarError {
     return new SidecarError('ErrThrottled', 503, 'DynamoDB is throttling requests; retry after a short delay', { retryAfter: 1 });
   }
   if (name === 'ValidationException') {
-    // DynamoDB's message can quote the offending value; it is never copied into a response.
-    return new SidecarError('ErrInvalidItem', 400, 'DynamoDB rejected the request as invalid (e.g. an operand of the wrong type, or an item over 400 KB after the update)');
+    // DynamoDB's message can quote the offending value: it only picks the code, it is never copied into a response.
+    if (/item size|size has exceeded/i.test(e.message ?? '')) {
+      return new SidecarError('ErrInvalidItem', 400, 'the item would exceed DynamoDB\'s 400 KB limit after this write');
+    }
+    return new SidecarError('ErrInvalidRequest', 400, 'DynamoDB rejected the request as invalid (e.g. an operand of the wrong type, or a range whose bounds are reversed)');
   }
   if (name === 'ResourceNotFoundException') {
     return new SidecarError('ErrBackendUnavailable', 503, `DynamoDB table not found: ${e.message ?? ''}`.trim());

@@ -1,8 +1,8 @@
-import { QueryCommand, ScanCommand, type DynamoDBClient, type QueryCommandInput, type ScanCommandInput } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, ScanCommand, type AttributeValue, type DynamoDBClient, type QueryCommandInput, type ScanCommandInput } from '@aws-sdk/client-dynamodb';
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import type { AvItem, LogicalItem } from '../codec/item.js';
+import { sameAttributeValue, type AvItem, type LogicalItem } from '../codec/item.js';
 import { readItem, readItems, type CryptoPort } from './crypto-port.js';
 import { encodeValue } from '../codec/value.js';
 import { mapBackendError } from './backend-errors.js';
@@ -52,6 +52,8 @@ interface Prepared {
   readonly input: ReadInput;
   readonly keyAttributes: readonly DmsAttribute[];
   readonly cursorContext: Omit<Cursor, 'lastKey'>;
+  /** Query only: the partition being read; a cursor from another partition is refused. */
+  readonly partition?: { readonly attribute: string; readonly value: AttributeValue };
 }
 
 const invalid = (detail: string) => new SidecarError('ErrInvalidRequest', 400, detail);
@@ -99,7 +101,8 @@ function prepareQuery(model: ModelDef, options: QueryOptions): Prepared {
   const index = indexOf(model, options.index);
   const pkAttr = model.attributes.get(index ? index.partition.attribute : model.partitionKey.attribute)!;
   const skName = index ? index.sort?.attribute : model.sortKey?.attribute;
-  const parts = [`${ctx.path(pkAttr.attribute)} = ${ctx.value(keyValue(pkAttr, options.partition, 'partition'))}`];
+  const partition = keyValue(pkAttr, options.partition, 'partition');
+  const parts = [`${ctx.path(pkAttr.attribute)} = ${ctx.value(partition)}`];
   if (options.sort !== undefined) {
     if (!skName) throw invalid(`${index ? `index ${index.name}` : `model ${model.name}`} has no sort key`);
     parts.push(sortCondition(model.attributes.get(skName)!, options.sort, ctx));
@@ -117,6 +120,7 @@ function prepareQuery(model: ModelDef, options: QueryOptions): Prepared {
     input,
     keyAttributes: keyAttributes(model, options.index),
     cursorContext: { ...(options.index ? { index: options.index } : {}), sort: options.order ?? 'ASC' },
+    partition: { attribute: pkAttr.attribute, value: partition },
   };
 }
 
@@ -168,12 +172,17 @@ function startKey(prepared: Prepared, token: string | undefined): AvItem | undef
   const ctx = prepared.cursorContext;
   if ((cursor.index ?? undefined) !== ctx.index) throw invalid('cursor was issued for a different index');
   if (cursor.sort !== undefined && ctx.sort !== undefined && cursor.sort !== ctx.sort) throw invalid('cursor was issued for the other sort order');
+  if (cursor.sort !== undefined && prepared.kind === 'scan') throw invalid('cursor was issued by a query, not a scan');
   const names = Object.keys(cursor.lastKey).sort();
   const expected = prepared.keyAttributes.map((a) => a.attribute).sort();
   if (names.join('\u0000') !== expected.join('\u0000')) throw invalid('cursor does not hold this model\'s key attributes');
   for (const attr of prepared.keyAttributes) {
     const av = cursor.lastKey[attr.attribute] as unknown as Record<string, unknown>;
     if (!(attr.type in av)) throw invalid(`cursor key ${attr.attribute} has the wrong type`);
+  }
+  const partition = prepared.partition;
+  if (partition && !sameAttributeValue(cursor.lastKey[partition.attribute], partition.value)) {
+    throw invalid('cursor was issued for a different partition');
   }
   return cursor.lastKey;
 }
@@ -212,6 +221,7 @@ export class ReadStore {
     const prepared = prepareScan(model, options, true);
     const total = options.totalSegments;
     if (total === undefined || options.segment !== undefined) return this.#stream(model, prepared, options);
+    if (options.cursor !== undefined) throw invalid('a cursor belongs to one segment: send segment with it, or export without a cursor');
     return this.#segments(model, prepared, options, total);
   }
 
