@@ -32,6 +32,9 @@ export interface SidecarConfig {
   readonly dataKeyMaxUses: number;
   /** Bearer token callers must send — AUTH_TOKEN env or --auth-token-file, never a flag value. */
   readonly authToken: string | undefined;
+  /** Swagger UI at /docs (off by default when NODE_ENV=production). */
+  readonly docs: boolean;
+  readonly maxEventLoopDelayMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -71,6 +74,8 @@ export const OPTIONS = {
   localKekFile: { flag: 'local-kek-file', env: 'LOCAL_KEK_FILE', type: 'string', fallback: '', help: 'development key provider: file holding a 32-byte key (or set LOCAL_KEK)' },
   dataKeyMaxAgeMs: { flag: 'data-key-max-age-ms', env: 'DATA_KEY_MAX_AGE_MS', type: 'string', fallback: '300000', help: 'reuse a data key for at most this long (max 300000)' },
   dataKeyMaxUses: { flag: 'data-key-max-uses', env: 'DATA_KEY_MAX_USES', type: 'string', fallback: '10000', help: 'reuse a data key for at most this many values (max 10000)' },
+  docs: { flag: 'docs', env: 'DOCS', type: 'string', fallback: '', help: 'serve Swagger UI at /docs (default: true, false when NODE_ENV=production)' },
+  maxEventLoopDelayMs: { flag: 'max-event-loop-delay-ms', env: 'MAX_EVENT_LOOP_DELAY_MS', type: 'string', fallback: '1000', help: 'shed load with 503 above this event-loop delay (0 = never)' },
   authTokenFile: { flag: 'auth-token-file', env: 'AUTH_TOKEN_FILE', type: 'string', fallback: '', help: 'file holding the bearer token callers must send (or set AUTH_TOKEN)' },
 } as const satisfies Record<Key, OptionSpec>;
 
@@ -183,6 +188,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     dataKeyMaxAgeMs: integer(label('dataKeyMaxAgeMs'), text('dataKeyMaxAgeMs'), 0, 300_000),
     dataKeyMaxUses: integer(label('dataKeyMaxUses'), text('dataKeyMaxUses'), 1, 10_000),
     authToken,
+    docs: text('docs') === '' ? env.NODE_ENV !== 'production' : bool(label('docs'), text('docs')),
+    maxEventLoopDelayMs: integer(label('maxEventLoopDelayMs'), text('maxEventLoopDelayMs'), 0, 60_000),
   };
   return { config, flags: { help: values.help === true, printOpenapi: values['print-openapi'] === true } };
 }

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'ErrUnknownPartner'
   | 'ErrPartnerCredentials'
   | 'ErrUnauthorized'
+  | 'ErrOverloaded'
   | 'ErrInternal';
 
 /**

@@ -7,6 +7,7 @@ import {
   LocalKeyProvider,
   loadLocalKek,
   newCallCounters,
+  type CacheStats,
   type CallCounters,
   type KeyProvider,
 } from './crypto/index.js';
@@ -18,6 +19,7 @@ export class Keyring {
   readonly counters: CallCounters;
   readonly #config: SidecarConfig;
   readonly #local: LocalKeyProvider | undefined;
+  readonly #caches: CachingKeyProvider[] = [];
   readonly warnings: string[];
 
   private constructor(config: SidecarConfig, counters: CallCounters, local: LocalKeyProvider | undefined, warnings: string[]) {
@@ -60,10 +62,22 @@ export class Keyring {
   crypto(kms: KMSClient | undefined, kmsKeyArn: string | undefined): ItemCrypto {
     const provider: KeyProvider | undefined =
       kms && kmsKeyArn ? new KmsKeyProvider(kms, kmsKeyArn, this.counters) : this.#local;
-    return new ItemCrypto(
-      provider
-        ? new CachingKeyProvider(provider, { maxAgeMs: this.#config.dataKeyMaxAgeMs, maxUses: this.#config.dataKeyMaxUses })
-        : undefined,
-    );
+    if (!provider) return new ItemCrypto(undefined);
+    const cache = new CachingKeyProvider(provider, { maxAgeMs: this.#config.dataKeyMaxAgeMs, maxUses: this.#config.dataKeyMaxUses });
+    this.#caches.push(cache);
+    return new ItemCrypto(cache);
+  }
+
+  /** Data-key cache hits and misses summed over every partner and key. */
+  cacheStats(): CacheStats {
+    const total: CacheStats = { encrypt: { hits: 0, misses: 0 }, decrypt: { hits: 0, misses: 0 } };
+    for (const cache of this.#caches) {
+      const s = cache.stats();
+      for (const side of ['encrypt', 'decrypt'] as const) {
+        total[side].hits += s[side].hits;
+        total[side].misses += s[side].misses;
+      }
+    }
+    return total;
   }
 }

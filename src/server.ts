@@ -17,6 +17,9 @@ import { ensureTables } from './store/tables.js';
 import { registerBearerAuth } from './http/auth.js';
 import { batchRoutes } from './http/batch.js';
 import { healthRoutes } from './http/health.js';
+import { opsRoutes, registerLoadShedding, registerRequestMetrics, type OpsOptions, type ReadinessReport } from './http/ops.js';
+import { Metrics } from './metrics.js';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { itemRoutes } from './http/items.js';
 import { registerJsonBody } from './http/json-body.js';
 import { modelRoutes } from './http/models.js';
@@ -35,6 +38,7 @@ export interface AppOptions {
   readonly bodyLimit?: number;
   readonly batchMaxItems?: number;
   readonly authToken?: string | undefined;
+  readonly ops?: OpsOptions;
 }
 
 /** The HTTP application, without a listener: routes, schemas, errors, logs, OpenAPI, tenancy, auth. */
@@ -47,12 +51,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestId as FastifyServerOptions['genReqId'],
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     routerOptions: { maxParamLength: 2048 },
+    // On close, idle keep-alive sockets go at once; requests in flight are still answered.
+    forceCloseConnections: 'idle',
     frameworkErrors: (error, request, reply) =>
       sendProblem(request, reply, new SidecarError('ErrInvalidRequest', 400, `malformed request: ${error.message}`)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerProblemHandlers(app);
   registerRequestLog(app);
+  if (options.ops?.metrics) registerRequestMetrics(app, options.ops.metrics);
+  await registerLoadShedding(app, options.ops?.maxEventLoopDelayMs ?? 0);
   if (options.authToken) registerBearerAuth(app, options.authToken);
   registerJsonBody(app);
   registerTenancy(app, options.tenancy);
@@ -63,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   const { registry } = options;
   await app.register(healthRoutes);
+  await app.register(opsRoutes, options.ops ?? {});
   await app.register(openApiRoutes);
   await app.register(modelRoutes, { registry });
   await app.register(itemRoutes, { registry });
@@ -76,6 +85,7 @@ export interface Sidecar {
   readonly app: FastifyInstance;
   readonly backend: Backend;
   readonly keyring: Keyring;
+  readonly metrics: Metrics;
   readonly url: string;
   close(): Promise<void>;
 }
@@ -91,9 +101,18 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     region: config.region,
     dataDir: config.dataDir,
   });
+  const metrics = new Metrics({ counters: keyring.counters, cacheStats: () => keyring.cacheStats() });
+  metrics.instrument(backend.client);
   const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: config.retryDeadlineMs };
   const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>) =>
-    new DataAccess({ client, crypto, registry, retry, batchMaxItems: config.batchMaxItems });
+    new DataAccess({
+      client,
+      crypto,
+      registry,
+      retry,
+      batchMaxItems: config.batchMaxItems,
+      onUnprocessed: (model, op, count) => metrics.unprocessed(model, op, count),
+    });
   const embedded = backend.kind === 'embedded';
   const ownKms = config.kmsKeyArn ? keyring.kmsClient(config.region) : undefined;
   const defaultAccess = accessFor(backend.client, keyring.crypto(ownKms, config.kmsKeyArn));
@@ -101,10 +120,12 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     ? new PartnerPool({
         partners,
         maxPartners: config.maxPartners,
+        onAssumeRole: (partner, outcome) => metrics.assumeRole(partner, outcome),
         sts: new STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) }),
         build: (partner, credentials) => {
           const region = partner.region ?? config.region;
           const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide));
+          metrics.instrument(client);
           const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
           return {
             access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn)),
@@ -135,6 +156,12 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       bodyLimit: config.bodyLimit,
       batchMaxItems: config.batchMaxItems,
       authToken: config.authToken,
+      ops: {
+        metrics,
+        docs: config.docs,
+        maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+        readiness: readinessCheck(backend.client, tables[0]?.name, registry, partners?.size),
+      },
       tenancy: {
         header: config.partnerHeader,
         requirePartner: config.requirePartner,
@@ -149,6 +176,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       app,
       backend,
       keyring,
+      metrics,
       url,
       async close() {
         await app.close();
@@ -159,4 +187,34 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     await closeAll();
     throw err;
   }
+}
+
+/** Ready when models are loaded, the backend answers (checked at most every 2 s) and partners (if any) loaded. */
+function readinessCheck(
+  client: DynamoDBClient,
+  table: string | undefined,
+  registry: ModelRegistry,
+  partners: number | undefined,
+): () => Promise<ReadinessReport> {
+  let last: { at: number; report: Promise<{ ok: boolean; detail?: string }> } | undefined;
+  const backend = () => {
+    if (!last || Date.now() - last.at > 2_000) {
+      const report = client
+        .send(new DescribeTableCommand({ TableName: table }), { abortSignal: AbortSignal.timeout(2_000) })
+        .then(
+          () => ({ ok: true }),
+          (err: Error) => ({ ok: false, detail: `DescribeTable ${table} failed: ${err.name}` }),
+        );
+      last = { at: Date.now(), report };
+    }
+    return last.report;
+  };
+  return async () => {
+    const checks: ReadinessReport['checks'] = {
+      models: { ok: registry.list().length > 0, detail: `${registry.list().length} models` },
+      backend: table ? await backend() : { ok: true },
+      partners: { ok: true, detail: partners === undefined ? 'none configured' : `${partners} partners` },
+    };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  };
 }

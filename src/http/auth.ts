@@ -12,7 +12,9 @@ export function registerBearerAuth(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (request, reply) => {
     if (EXEMPT.has(request.url.split('?')[0])) return;
     const header = request.headers.authorization;
-    const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    // RFC 9110: the scheme name is case-insensitive.
+    const match = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header) : null;
+    const given = match ? match[1].trim() : '';
     // Comparing fixed-length digests keeps the check constant-time whatever the length of the guess.
     if (given && timingSafeEqual(digest(given), expected)) return;
     reply.header('www-authenticate', 'Bearer');

@@ -26,6 +26,7 @@ const TITLES: Record<ErrorCode, string> = {
   ErrUnknownPartner: 'Unknown partner',
   ErrPartnerCredentials: 'Partner credentials unavailable',
   ErrUnauthorized: 'Unauthorized',
+  ErrOverloaded: 'Overloaded',
   ErrInternal: 'Internal error',
 };
 
@@ -101,7 +102,7 @@ export function toSidecarError(err: FastifyError, route: RouteErrorContext): Sid
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: SidecarError): FastifyReply {
-  if (error.code === 'ErrThrottled' || error.code === 'ErrPartnerCredentials' || (error.code === 'ErrBackendUnavailable' && error.status === 503)) {
+  if (error.code === 'ErrThrottled' || error.code === 'ErrPartnerCredentials' || error.code === 'ErrOverloaded' || (error.code === 'ErrBackendUnavailable' && error.status === 503)) {
     reply.header('retry-after', String(error.extra?.retryAfter ?? 1));
   }
   const { retryAfter: _omit, ...extra } = error.extra ?? {};

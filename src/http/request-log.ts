@@ -12,8 +12,15 @@ export function requestId(request: { headers: Record<string, unknown> }): string
 
 /** One JSON log line per request (Fastify's own two lines are disabled), and the id echoed back. */
 export function registerRequestLog(app: FastifyInstance): void {
+  let closing = false;
+  // Once close() starts, answers say `Connection: close` so keep-alive sockets end after their last response
+  // instead of holding the shutdown open until they time out.
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
+    if (closing) reply.header('connection', 'close');
     return payload;
   });
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {

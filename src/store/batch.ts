@@ -34,6 +34,8 @@ export interface BatchOptions {
   /** Chunks in flight at once per request. */
   readonly concurrency: number;
   readonly now: () => string;
+  /** Told how many entries are handed back unprocessed (for metrics). */
+  readonly onUnprocessed?: (model: string, op: 'batch-get' | 'batch-write', count: number) => void;
 }
 
 export interface BatchGetResult {
@@ -112,6 +114,7 @@ export class BatchStore {
     }
     const stored = keys.map((k) => found.get(keyFingerprint(model.table, k))).filter((i): i is AvItem => i !== undefined);
     const items = await readItems(this.#options.crypto, model, stored);
+    this.#options.onUnprocessed?.(model.name, 'batch-get', unprocessed.length);
     return { items, unprocessedKeys: unprocessed.map((k) => decodeItem(model, k)), complete: unprocessed.length === 0 };
   }
 
@@ -135,6 +138,7 @@ export class BatchStore {
       puts: await readItems(this.#options.crypto, model, leftovers.filter((r) => r.PutRequest).map((r) => r.PutRequest!.Item!)),
       deletes: leftovers.filter((r) => r.DeleteRequest).map((r) => decodeItem(model, r.DeleteRequest!.Key!)),
     };
+    this.#options.onUnprocessed?.(model.name, 'batch-write', leftovers.length);
     return { unprocessed, complete: leftovers.length === 0 };
   }
 

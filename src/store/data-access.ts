@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ModelRegistry } from '../model/index.js';
-import { BatchStore } from './batch.js';
+import { BatchStore, type BatchOptions } from './batch.js';
 import type { CryptoPort } from './crypto-port.js';
 import { ItemStore } from './items.js';
 import { ReadStore } from './query.js';
@@ -13,6 +13,7 @@ export interface DataAccessOptions {
   readonly registry: ModelRegistry;
   readonly retry: RetryPolicy;
   readonly batchMaxItems: number;
+  readonly onUnprocessed?: BatchOptions['onUnprocessed'];
 }
 
 /** Every store for one set of credentials (the sidecar's own, or one partner's) and one key provider. */
@@ -29,7 +30,15 @@ export class DataAccess {
     this.items = new ItemStore({ client, crypto });
     const now = () => this.items.now();
     this.reads = new ReadStore(client, crypto);
-    this.batch = new BatchStore({ client, crypto, retry, maxItems: options.batchMaxItems, concurrency: 4, now });
+    this.batch = new BatchStore({
+      client,
+      crypto,
+      retry,
+      maxItems: options.batchMaxItems,
+      concurrency: 4,
+      now,
+      ...(options.onUnprocessed ? { onUnprocessed: options.onUnprocessed } : {}),
+    });
     this.transactions = new TransactionStore({ client, crypto, retry, now, models: (name) => registry.get(name) });
   }
 }

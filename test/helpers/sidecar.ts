@@ -41,6 +41,8 @@ export const baseConfig: SidecarConfig = {
   dataKeyMaxAgeMs: 300_000,
   dataKeyMaxUses: 10_000,
   authToken: undefined,
+  docs: true,
+  maxEventLoopDelayMs: 0,
 };
 
 export async function send(

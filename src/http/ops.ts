@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify';
+import underPressure from '@fastify/under-pressure';
+import swaggerUi from '@fastify/swagger-ui';
+import { SidecarError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { sendProblem, type RouteErrorContext } from './problem.js';
+
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+export interface OpsOptions {
+  readonly metrics?: Metrics | undefined;
+  readonly readiness?: (() => Promise<ReadinessReport>) | undefined;
+  /** Serve Swagger UI at /docs. */
+  readonly docs?: boolean;
+  /** Event-loop delay (ms) above which requests are shed with 503; 0 turns shedding off. */
+  readonly maxEventLoopDelayMs?: number;
+}
+
+/** Request latency histogram, fed from every response. Root-level hook: call before routes are added. */
+export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const config = (request.routeOptions.config ?? {}) as RouteErrorContext;
+    metrics.observeRequest(
+      { route: request.routeOptions.url ?? 'unmatched', model: config.model ?? '', op: config.op ?? '', status: reply.statusCode },
+      reply.elapsedTime / 1000,
+    );
+  });
+}
+
+/** Load shedding on event-loop pressure, answered as problem+json with Retry-After. */
+export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDelayMs: number): Promise<void> {
+  if (maxEventLoopDelayMs <= 0) return;
+  await app.register(underPressure, {
+    maxEventLoopDelay: maxEventLoopDelayMs,
+    retryAfter: 5,
+    pressureHandler: (request, reply) => {
+      sendProblem(request, reply, new SidecarError('ErrOverloaded', 503, 'the sidecar is overloaded; retry shortly', { retryAfter: 5 }));
+    },
+  });
+}
+
+/** `/readyz`, `/metrics` and (optionally) Swagger UI at `/docs`. */
+export async function opsRoutes(app: FastifyInstance, options: OpsOptions): Promise<void> {
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const report = options.readiness ? await options.readiness() : { ready: true, checks: {} };
+    return reply.code(report.ready ? 200 : 503).send({ status: report.ready ? 'ready' : 'not ready', checks: report.checks });
+  });
+  const { metrics } = options;
+  if (metrics) {
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    );
+  }
+  if (options.docs) {
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true }, staticCSP: true });
+  }
+}

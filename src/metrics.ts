@@ -1,0 +1,120 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CallCounters, CacheStats } from './crypto/index.js';
+
+const THROTTLES = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
+
+export interface CryptoSources {
+  readonly counters: CallCounters;
+  cacheStats(): CacheStats;
+}
+
+/** Prometheus metrics of the sidecar, on a registry of its own (several sidecars may share a process in tests). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #requests: Histogram<'route' | 'model' | 'op' | 'status'>;
+  readonly #dynamo: Counter<'operation' | 'outcome'>;
+  readonly #dynamoRetries: Counter<'operation'>;
+  readonly #sts: Counter<'partner' | 'outcome'>;
+  readonly #unprocessed: Counter<'model' | 'op'>;
+
+  constructor(crypto?: CryptoSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.#requests = new Histogram({
+      name: 'dynamorm_http_request_duration_seconds',
+      help: 'HTTP request latency by route, model, operation and status',
+      labelNames: ['route', 'model', 'op', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.#dynamo = new Counter({
+      name: 'dynamorm_dynamodb_calls_total',
+      help: 'DynamoDB calls by operation and outcome (ok, error, throttled)',
+      labelNames: ['operation', 'outcome'],
+      registers,
+    });
+    this.#dynamoRetries = new Counter({
+      name: 'dynamorm_dynamodb_retries_total',
+      help: 'Extra attempts the AWS SDK made for DynamoDB calls',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.#sts = new Counter({
+      name: 'dynamorm_sts_assume_role_total',
+      help: 'STS AssumeRole calls by partner and outcome',
+      labelNames: ['partner', 'outcome'],
+      registers,
+    });
+    this.#unprocessed = new Counter({
+      name: 'dynamorm_batch_unprocessed_total',
+      help: 'Batch entries still unprocessed at the retry deadline (returned to the caller)',
+      labelNames: ['model', 'op'],
+      registers,
+    });
+    if (crypto) this.#registerCrypto(crypto, registers);
+  }
+
+  #registerCrypto(crypto: CryptoSources, registers: Registry[]): void {
+    new Counter({
+      name: 'dynamorm_kms_calls_total',
+      help: 'Key provider calls (KMS or the local development key) by operation',
+      labelNames: ['operation'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ operation: 'GenerateDataKey' }, crypto.counters.generateDataKey);
+        this.inc({ operation: 'Decrypt' }, crypto.counters.decrypt);
+      },
+    });
+    new Counter({
+      name: 'dynamorm_data_key_cache_total',
+      help: 'Data-key cache lookups by side (encrypt, decrypt) and result (hit, miss)',
+      labelNames: ['side', 'result'],
+      registers,
+      collect() {
+        this.reset();
+        const stats = crypto.cacheStats();
+        for (const side of ['encrypt', 'decrypt'] as const) {
+          this.inc({ side, result: 'hit' }, stats[side].hits);
+          this.inc({ side, result: 'miss' }, stats[side].misses);
+        }
+      },
+    });
+  }
+
+  observeRequest(labels: { route: string; model: string; op: string; status: number }, seconds: number): void {
+    this.#requests.observe({ ...labels, status: String(labels.status) }, seconds);
+  }
+
+  assumeRole(partner: string, outcome: 'ok' | 'error'): void {
+    this.#sts.inc({ partner, outcome });
+  }
+
+  unprocessed(model: string, op: string, count: number): void {
+    if (count > 0) this.#unprocessed.inc({ model, op }, count);
+  }
+
+  /** Count every call a DynamoDB client makes, its SDK retries and throttles. */
+  instrument(client: DynamoDBClient): void {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+        try {
+          const out = await next(args);
+          const attempts = (out.output as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+          if (attempts > 1) this.#dynamoRetries.inc({ operation }, attempts - 1);
+          this.#dynamo.inc({ operation, outcome: 'ok' });
+          return out;
+        } catch (err) {
+          const name = (err as Error).name;
+          this.#dynamo.inc({ operation, outcome: THROTTLES.has(name) ? 'throttled' : 'error' });
+          const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+          if (attempts > 1) this.#dynamoRetries.inc({ operation }, attempts - 1);
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'dynamormMetrics', override: true },
+    );
+  }
+}
