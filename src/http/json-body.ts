@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SidecarError } from '../errors.js';
 import { ExactNumber, normalizeDecimal } from '../codec/index.js';
+import { findDuplicateKey } from './duplicate-keys.js';
 
 interface ReviverContext {
   source?: string;
@@ -53,6 +54,10 @@ export function parseJsonText(text: string): ParsedBody {
     hasInexactNumbers = true;
     return exact;
   } as Reviver);
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) {
+    throw new SidecarError('ErrInvalidRequest', 400, `request body repeats the key ${JSON.stringify(duplicate.slice(0, 64))} in one object`);
+  }
   return { value, hasInexactNumbers };
 }
 

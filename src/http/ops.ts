@@ -30,6 +30,8 @@ export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): 
   });
 }
 
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Load shedding on event-loop pressure, answered as problem+json with Retry-After. */
 export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDelayMs: number): Promise<void> {
   if (maxEventLoopDelayMs <= 0) return;
@@ -37,6 +39,8 @@ export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDel
     maxEventLoopDelay: maxEventLoopDelayMs,
     retryAfter: 5,
     pressureHandler: (request, reply) => {
+      // Probes are never shed: an orchestrator must see a busy sidecar as alive, not restart it.
+      if (PROBES.has(request.url.split('?')[0])) return;
       sendProblem(request, reply, new SidecarError('ErrOverloaded', 503, 'the sidecar is overloaded; retry shortly', { retryAfter: 5 }));
     },
   });
