@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 
 export interface SidecarConfig {
   readonly port: number;
@@ -37,7 +38,9 @@ export interface SidecarConfig {
   readonly maxEventLoopDelayMs: number;
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
 
 interface OptionSpec {
   readonly flag: string;
@@ -122,9 +125,37 @@ function readSecretFile(name: string, file: string): string {
   }
 }
 
-/** Flags win over env, env over defaults. Bad values throw ConfigError naming the flag and env var. */
+/**
+ * An optional config file (YAML or JSON): a map from flag names (`port`, `data-dir`, …) to values. Secrets stay
+ * out of it: use the *-file options. Unknown names are errors, like unknown flags.
+ */
+function readConfigFile(file: string): Record<string, string> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'), { version: '1.2', schema: 'core', uniqueKeys: true });
+  } catch (err) {
+    throw new ConfigError(`--config / CONFIG_FILE: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ConfigError(`${file}: expected a map of option names to values`);
+  const known = new Map(Object.values(OPTIONS).map((o: OptionSpec) => [o.flag, o]));
+  const out: Record<string, string> = {};
+  const errors: string[] = [];
+  for (const [name, value] of Object.entries(doc)) {
+    if (!known.has(name)) errors.push(`unknown option ${name}`);
+    else if (!['string', 'number', 'boolean'].includes(typeof value)) errors.push(`${name} must be a string, number or boolean`);
+    else out[name] = String(value);
+  }
+  if (errors.length > 0) throw new ConfigError(`${file}: ${errors.join('; ')}`);
+  return out;
+}
+
+/** Flags win over env, env over the config file, the file over defaults. Bad values throw ConfigError naming the flag and env var. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { config: SidecarConfig; flags: CliFlags } {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, 'print-openapi': { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    help: { type: 'boolean' },
+    'print-openapi': { type: 'boolean' },
+    config: { type: 'string' },
+  };
   for (const spec of Object.values(OPTIONS)) options[spec.flag] = { type: spec.type };
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -132,9 +163,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
   } catch (err) {
     throw new ConfigError(`${(err as Error).message} (see --help)`);
   }
+  const configFile = (values.config as string | undefined) ?? env.CONFIG_FILE;
+  const fromFile = configFile ? readConfigFile(configFile) : {};
   const raw = (key: Key): string | boolean => {
     const spec: OptionSpec = OPTIONS[key];
-    return values[spec.flag] ?? env[spec.env] ?? spec.fallback;
+    return values[spec.flag] ?? env[spec.env] ?? fromFile[spec.flag] ?? spec.fallback;
   };
   const label = (key: Key) => `--${OPTIONS[key].flag} / ${OPTIONS[key].env}`;
   const text = (key: Key) => String(raw(key));
@@ -206,6 +239,7 @@ export function helpText(): string {
     ...rows,
     `  ${''.padEnd(30)} ${'LOCAL_KEK'.padEnd(20)} development key provider: 32-byte key, base64 or hex (env only)`,
     `  ${''.padEnd(30)} ${'AUTH_TOKEN'.padEnd(20)} bearer token callers must send (env only)`,
+    `  ${'--config <file>'.padEnd(30)} ${'CONFIG_FILE'.padEnd(20)} YAML/JSON file of options by flag name (flags > env > file > defaults)`,
     `  ${'--print-openapi'.padEnd(30)} ${''.padEnd(20)} print the OpenAPI document (YAML) for the schemas and exit`,
     `  ${'--help'.padEnd(30)} ${''.padEnd(20)} show this help`,
   ].join('\n');
