@@ -101,7 +101,7 @@ t.test('SIGTERM under load: exits 0, and every acknowledged write is there after
       () => 0,
     ),
   );
-  await firstAck;
+  await Promise.race([firstAck, Promise.all(writes)]);
   child.kill('SIGTERM');
   const [code, signal] = (await exited) as [number | null, string | null];
   const statuses = await Promise.all(writes);

@@ -31,16 +31,22 @@ export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): 
 }
 
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+const WARM_UP_MS = 3_000;
 
 /** Load shedding on event-loop pressure, answered as problem+json with Retry-After. */
 export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDelayMs: number): Promise<void> {
   if (maxEventLoopDelayMs <= 0) return;
+  // Boot blocks the loop (module loading, table checks); the first samples after it say nothing about load.
+  let sheddingFrom = Number.POSITIVE_INFINITY;
+  app.addHook('onListen', async () => {
+    sheddingFrom = Date.now() + WARM_UP_MS;
+  });
   await app.register(underPressure, {
     maxEventLoopDelay: maxEventLoopDelayMs,
     retryAfter: 5,
     pressureHandler: (request, reply) => {
       // Probes are never shed: an orchestrator must see a busy sidecar as alive, not restart it.
-      if (PROBES.has(request.url.split('?')[0])) return;
+      if (PROBES.has(request.url.split('?')[0]) || Date.now() < sheddingFrom) return;
       sendProblem(request, reply, new SidecarError('ErrOverloaded', 503, 'the sidecar is overloaded; retry shortly', { retryAfter: 5 }));
     },
   });
