@@ -4,7 +4,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import type { LogicalItem } from '../codec/item.js';
 import { SORT_OPERATORS, type QueryOptions, type ScanOptions } from '../store/query.js';
-import { problemResponses } from './schemas.js';
+import { StringEnum, problemResponses } from './schemas.js';
 
 export interface ReadRoutesOptions {
   readonly registry: ModelRegistry;
@@ -84,7 +84,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
               { additionalProperties: false },
             ),
           ),
-          order: Type.Optional(Type.Union([Type.Literal('ASC'), Type.Literal('DESC')])),
+          order: Type.Optional(StringEnum(['ASC', 'DESC'])),
         }),
         response: pageResponse(model),
       },

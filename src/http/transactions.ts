@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ModelRegistry } from '../model/index.js';
 import { MAX_TRANSACTION_ITEMS } from '../store/transactions.js';
-import { problemResponses } from './schemas.js';
+import { StringEnum, problemResponses } from './schemas.js';
 
 export interface TransactionRoutesOptions {
   readonly registry: ModelRegistry;
@@ -25,7 +25,7 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
             items: Type.Array(
               Type.Object(
                 {
-                  op: Type.Union(['create', 'put', 'update', 'delete', 'check'].map((o) => Type.Literal(o))),
+                  op: StringEnum(['create', 'put', 'update', 'delete', 'check']),
                   model: Type.String({ enum: models }),
                   item: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'create/put: the item' })),
                   key: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'update/delete/check (and optionally put): the key' })),
