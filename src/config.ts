@@ -218,7 +218,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     kmsKeyArn: text('kmsKeyArn') || undefined,
     localKek: env.LOCAL_KEK || undefined,
     localKekFile: text('localKekFile') || undefined,
-    dataKeyMaxAgeMs: integer(label('dataKeyMaxAgeMs'), text('dataKeyMaxAgeMs'), 0, 300_000),
+    dataKeyMaxAgeMs: integer(label('dataKeyMaxAgeMs'), text('dataKeyMaxAgeMs'), 1, 300_000),
     dataKeyMaxUses: integer(label('dataKeyMaxUses'), text('dataKeyMaxUses'), 1, 10_000),
     authToken,
     docs: text('docs') === '' ? env.NODE_ENV !== 'production' : bool(label('docs'), text('docs')),

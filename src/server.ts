@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { STSClient } from '@aws-sdk/client-sts';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import type { SidecarConfig } from './config.js';
 import { loadModels } from './dms/index.js';
 import { SidecarError } from './errors.js';
@@ -101,48 +102,16 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     region: config.region,
     dataDir: config.dataDir,
   });
-  const metrics = new Metrics({ counters: keyring.counters, cacheStats: () => keyring.cacheStats() });
-  metrics.instrument(backend.client);
-  const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: config.retryDeadlineMs };
-  const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>) =>
-    new DataAccess({
-      client,
-      crypto,
-      registry,
-      retry,
-      batchMaxItems: config.batchMaxItems,
-      onUnprocessed: (model, op, count) => metrics.unprocessed(model, op, count),
-    });
-  const embedded = backend.kind === 'embedded';
-  const ownKms = config.kmsKeyArn ? keyring.kmsClient(config.region) : undefined;
-  const defaultAccess = accessFor(backend.client, keyring.crypto(ownKms, config.kmsKeyArn));
-  const pool = partners
-    ? new PartnerPool({
-        partners,
-        maxPartners: config.maxPartners,
-        onAssumeRole: (partner, outcome) => metrics.assumeRole(partner, outcome),
-        sts: new STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) }),
-        build: (partner, credentials) => {
-          const region = partner.region ?? config.region;
-          const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide));
-          metrics.instrument(client);
-          const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
-          return {
-            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn)),
-            close: () => {
-              client.destroy();
-              kms?.destroy();
-            },
-          };
-        },
-      })
-    : undefined;
+  let parts: Parts | undefined;
   const closeAll = async () => {
-    pool?.close();
-    ownKms?.destroy();
+    parts?.pool?.close();
+    parts?.ownKms?.destroy();
     await backend.close();
   };
   try {
+    parts = assemble(config, registry, partners, keyring, backend);
+    const { metrics, pool, defaultAccess } = parts;
+    const embedded = backend.kind === 'embedded';
     const tables = registry.tables();
     await ensureTables(backend.client, tables, { create: embedded || config.createTables, enableTtl: !embedded });
     if (pool && config.createTables) {
@@ -187,6 +156,64 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     await closeAll();
     throw err;
   }
+}
+
+interface Parts {
+  readonly metrics: Metrics;
+  readonly defaultAccess: DataAccess;
+  readonly pool: PartnerPool | undefined;
+  readonly ownKms: KMSClient | undefined;
+}
+
+/** Metrics, the sidecar's own stores and the partner pool, over an open backend. */
+function assemble(
+  config: SidecarConfig,
+  registry: ModelRegistry,
+  partners: Awaited<ReturnType<typeof loadPartners>> | undefined,
+  keyring: Keyring,
+  backend: Backend,
+): Parts {
+  const metrics = new Metrics({ counters: keyring.counters, cacheStats: () => keyring.cacheStats() });
+  metrics.instrument(backend.client);
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: config.retryDeadlineMs };
+  const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>) =>
+    new DataAccess({
+      client,
+      crypto,
+      registry,
+      retry,
+      batchMaxItems: config.batchMaxItems,
+      onUnprocessed: (model, op, count) => metrics.unprocessed(model, op, count),
+    });
+  const ownKms = config.kmsKeyArn ? keyring.kmsClient(config.region) : undefined;
+  const defaultAccess = accessFor(backend.client, keyring.crypto(ownKms, config.kmsKeyArn));
+  const pool = partners
+    ? new PartnerPool({
+        partners,
+        maxPartners: config.maxPartners,
+        onAssumeRole: (partner, outcome) => metrics.assumeRole(partner, outcome),
+        sts: new STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) }),
+        build: (partner, credentials) => {
+          const region = partner.region ?? config.region;
+          const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide));
+          metrics.instrument(client);
+          const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
+          return {
+            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn)),
+            close: () => {
+              client.destroy();
+              kms?.destroy();
+            },
+          };
+        },
+      })
+    : undefined;
+  const closeAll = async () => {
+    pool?.close();
+    ownKms?.destroy();
+    await backend.close();
+  };
+  return { metrics, defaultAccess, pool, ownKms };
 }
 
 /** Ready when models are loaded, the backend answers (checked at most every 2 s) and partners (if any) loaded. */

@@ -41,6 +41,10 @@ export function mapKmsError(err: unknown, op: 'GenerateDataKey' | 'Decrypt'): Si
     out = new SidecarError('ErrThrottled', 503, `KMS ${op} is being throttled; retry after a short delay`, { retryAfter: 1 });
   } else if (op === 'Decrypt' && KMS_BAD_EDK.has(name)) {
     out = new SidecarError('ErrInvalidEncryptedEnvelope', 500, `KMS could not decrypt the envelope's data key (${name})`);
+  } else if (op === 'Decrypt' && name === 'AccessDeniedException') {
+    // Typically an envelope sealed under another account's key (or IAM missing kms:Decrypt): either way this
+    // partner cannot open it, which is what the caller needs to know.
+    out = new SidecarError('ErrInvalidEncryptedEnvelope', 500, 'KMS refused to decrypt the data key (AccessDeniedException): the envelope was sealed with a key this partner cannot use, or kms:Decrypt is not allowed');
   } else if (KMS_TRANSIENT.has(name) || NETWORK.has(name) || NETWORK.has(e?.code ?? '')) {
     out = new SidecarError('ErrBackendUnavailable', 503, `KMS ${op} is unavailable (${name || e?.code || 'unknown error'})`);
   } else {

@@ -37,7 +37,8 @@ function parse(text: string, reviver: Reviver): unknown {
   try {
     return JSON.parse(text, reviver);
   } catch (err) {
-    throw new SidecarError('ErrInvalidRequest', 400, `request body is not valid JSON: ${(err as Error).message}`);
+    // V8's message quotes the text around the error, which may be a secret the caller meant to send: not echoed.
+    throw new SidecarError('ErrInvalidRequest', 400, `request body is not valid JSON (${syntaxHint(err as Error)})`);
   }
 }
 
@@ -59,6 +60,13 @@ export function parseJsonText(text: string): ParsedBody {
     throw new SidecarError('ErrInvalidRequest', 400, `request body repeats the key ${JSON.stringify(duplicate.slice(0, 64))} in one object`);
   }
   return { value, hasInexactNumbers };
+}
+
+/** Where the JSON broke, without the excerpt V8 quotes. */
+function syntaxHint(err: Error): string {
+  const position = /position (\d+)/.exec(err.message)?.[1];
+  if (position) return `syntax error at character ${position}`;
+  return /end of JSON input/i.test(err.message) ? 'unexpected end of input' : 'syntax error';
 }
 
 /** After validation, numbers nested in M/L/json values must stay numbers: they become ExactNumber instead. */
