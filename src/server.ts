@@ -25,7 +25,7 @@ import { itemRoutes } from './http/items.js';
 import { registerJsonBody } from './http/json-body.js';
 import { modelRoutes } from './http/models.js';
 import { openApiRoutes, registerOpenApi } from './http/openapi.js';
-import { registerProblemHandlers, sendProblem } from './http/problem.js';
+import { clientErrorHandler, registerProblemHandlers, sendProblem } from './http/problem.js';
 import { readRoutes } from './http/reads.js';
 import { registerRequestLog, requestId } from './http/request-log.js';
 import { sharedSchemas } from './http/schemas.js';
@@ -54,6 +54,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 2048 },
     // On close, idle keep-alive sockets go at once; requests in flight are still answered.
     forceCloseConnections: 'idle',
+    clientErrorHandler,
     frameworkErrors: (error, request, reply) =>
       sendProblem(request, reply, new SidecarError('ErrInvalidRequest', 400, `malformed request: ${error.message}`)),
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -43,13 +43,16 @@ export function encodeAttributeForWrite(model: ModelDef, attr: DmsAttribute, val
     return { N: toEpochSeconds(value, name) };
   }
   const av = encodeValue(attr, value, name);
-  if (av && isKeyAttribute(model, name)) checkKeyValue(attr, av);
+  if (av && isKeyAttribute(model, name)) checkKeyValue(model, attr, av);
   return av;
 }
 
-function checkKeyValue(attr: DmsAttribute, av: AttributeValue): void {
-  const empty = (av.S !== undefined && av.S.length === 0) || (av.B !== undefined && av.B.length === 0);
-  if (empty) throw new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} cannot be empty`);
+function checkKeyValue(model: ModelDef, attr: DmsAttribute, av: AttributeValue): void {
+  const bytes = av.S !== undefined ? Buffer.byteLength(av.S) : av.B !== undefined ? av.B.length : 1;
+  if (bytes === 0) throw new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} cannot be empty`);
+  // DynamoDB's limits: partition key values up to 2048 bytes, sort key values up to 1024.
+  const max = attr.attribute === model.partitionKey.attribute ? 2048 : 1024;
+  if (bytes > max) throw invalidItem(`key attribute ${attr.attribute} is ${bytes} bytes; DynamoDB allows at most ${max}`, attr.attribute);
 }
 
 /** Encode a create/put body: validates unknown, missing and mistyped attributes. */

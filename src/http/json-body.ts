@@ -13,7 +13,10 @@ type Reviver = (this: unknown, key: string, value: unknown) => unknown;
 function inexactDecimal(value: unknown, context: ReviverContext | undefined): string | undefined {
   if (typeof value !== 'number' || context?.source === undefined) return undefined;
   const exact = normalizeDecimal(context.source);
-  return exact === null || normalizeDecimal(String(value)) === exact ? undefined : exact;
+  // Too long to normalise (e.g. 1e-1000): hand the literal on as text, so N validation refuses it instead of
+  // silently keeping the double JSON.parse made of it.
+  if (exact === null) return context.source;
+  return normalizeDecimal(String(value)) === exact ? undefined : exact;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });

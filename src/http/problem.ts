@@ -134,3 +134,32 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     sendProblem(request, reply, new SidecarError('ErrRouteNotFound', 404, `no route for ${request.method} ${request.url.split('?')[0]}`)),
   );
 }
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request took too long to arrive'],
+  HPE_HEADER_OVERFLOW: [431, 'request line or headers are too large (long URL or query string?)'],
+};
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, garbage), answered as
+ * problem+json like everything else. Passed to Fastify as `clientErrorHandler`.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, detail] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'malformed HTTP request'];
+  const body = JSON.stringify({
+    type: 'urn:dynamorm-sidecar:error:ErrInvalidRequest',
+    title: TITLES.ErrInvalidRequest,
+    status,
+    detail,
+    code: 'ErrInvalidRequest',
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+      `Connection: close\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -26,11 +26,12 @@ export function mapBackendError(err: unknown): SidecarError {
   if (name === 'ResourceNotFoundException') {
     return new SidecarError('ErrBackendUnavailable', 503, `DynamoDB table not found: ${e.message ?? ''}`.trim());
   }
+  // A dropped connection can surface as a TimeoutError with code ECONNRESET: the code decides.
+  if (NETWORK.has(e?.code ?? '') || NETWORK.has(name)) {
+    return new SidecarError('ErrBackendUnavailable', 503, 'DynamoDB endpoint is unreachable or dropped the connection');
+  }
   if (name === 'TimeoutError' || name === 'RequestTimeout' || e?.code === 'ETIMEDOUT') {
     return new SidecarError('ErrBackendUnavailable', 504, 'DynamoDB did not answer in time');
-  }
-  if (NETWORK.has(e?.code ?? '') || NETWORK.has(name)) {
-    return new SidecarError('ErrBackendUnavailable', 503, 'DynamoDB endpoint is unreachable');
   }
   // Anything else that came back from (or instead of) DynamoDB: a 5xx, an unreadable answer, an auth failure.
   return new SidecarError('ErrBackendUnavailable', 503, `DynamoDB call failed (${name || 'unknown error'})`);

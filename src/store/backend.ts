@@ -42,6 +42,8 @@ export function dynamoClientConfig(
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
       connectionTimeout: 2_000,
       requestTimeout: 10_000,
+      // Without this a backend that accepts a request and never answers only logs a warning: the caller would hang.
+      throwOnRequestTimeout: true,
     }),
   };
 }

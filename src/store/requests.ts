@@ -168,6 +168,8 @@ export async function buildUpdate(
   const ctx = new ExpressionContext();
   const built = await buildPatch(model, patch, ctx, now, crypto);
   checkExpressionSize('update', built.expression);
+  // The values alone (sealed, where encrypted) must fit in an item; the final size is DynamoDB's to check.
+  checkItemSize({ ...key, ...(ctx.attributes().ExpressionAttributeValues ?? {}) });
   const expected = options.expected ?? built.expectedVersion;
   const condition = conditionExpression(model, ctx, expected, options.condition ?? patch.condition, true);
   return {
