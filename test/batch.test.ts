@@ -9,22 +9,13 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { forEachBackend } from './helpers/backends.js';
 import { startTestSidecar, type TestResponse, type TestSidecar } from './helpers/sidecar.js';
+import { problem, ok, type Json } from './helpers/assert.js';
 
 const REGION = 'me-central-1';
 const RUN = randomUUID().slice(0, 8);
 
-type Json = Record<string, any>;
 
-function problem(t: Test, res: TestResponse, status: number, code: string, what: string): void {
-  t.equal(res.status, status, res.status === status ? `${what}: ${status}` : `${what}: status ${status} (got ${res.status} ${res.text.slice(0, 300)})`);
-  t.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, `${what}: problem+json`);
-  t.equal(res.json?.code, code, `${what}: code ${code}`);
-}
 
-function ok(t: Test, res: TestResponse, what: string): Json {
-  t.equal(res.status, 200, res.status === 200 ? what : `${what}: 200 (got ${res.status} ${res.text.slice(0, 300)})`);
-  return res.json ?? {};
-}
 
 const user = (pk: string, extra: Json = {}) => ({ PK: pk, SK: 'PROFILE', email: `${pk.toLowerCase().replace(/#/g, '-')}@example.com`, ...extra });
 const key = (pk: string) => ({ PK: pk, SK: 'PROFILE' });

@@ -16,11 +16,11 @@ import t, { type Test } from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startSidecar } from '../src/server.js';
 import { baseConfig, send, startTestSidecar, type TestResponse, type TestSidecar } from './helpers/sidecar.js';
+import { problem, type Json } from './helpers/assert.js';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 
-type Json = Record<string, any>;
 type AvItem = Record<string, AttributeValue>;
 
 const RUN = randomUUID().slice(0, 8);
@@ -59,11 +59,6 @@ function isEnvelope(t: Test, av: AttributeValue | undefined, what: string): void
   t.ok((m!.ct?.B?.byteLength ?? 0) >= 16, `${what}: ct holds at least the tag`);
 }
 
-function problem(t: Test, res: TestResponse, status: number, code: string, what: string): void {
-  t.equal(res.status, status, res.status === status ? `${what}: ${status}` : `${what}: ${status} (got ${res.status} ${res.text.slice(0, 300)})`);
-  t.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, `${what}: problem+json`);
-  t.equal(res.json?.code, code, `${what}: ${code}`);
-}
 
 function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'dynamorm-enc-'));

@@ -17,6 +17,7 @@ import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import t, { type Test } from 'tap';
 import { startMoto } from './helpers/moto.js';
 import { startTestSidecar, type TestResponse, type TestSidecar } from './helpers/sidecar.js';
+import { problem, type Json } from './helpers/assert.js';
 
 // moto is shared by every test file in CI: this file keeps to its own region (and its own accounts).
 const REGION = 'ca-west-1';
@@ -26,7 +27,6 @@ type PartnerId = keyof typeof ACCOUNTS;
 const roleArn = (p: PartnerId) => `arn:aws:iam::${ACCOUNTS[p]}:role/dynamorm-${p}`;
 const TABLES = ['blobs', 'orders', 'sessions', 'users'];
 
-type Json = Record<string, any>;
 
 const moto = await startMoto();
 if (!moto) {
@@ -96,11 +96,6 @@ async function assume(endpoint: string, partner: PartnerId): Promise<AwsCredenti
   }
 }
 
-function problem(t: Test, res: TestResponse, status: number, code: string, what: string): void {
-  t.equal(res.status, status, res.status === status ? `${what}: ${status}` : `${what}: ${status} (got ${res.status} ${res.text.slice(0, 300)})`);
-  t.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, `${what}: problem+json`);
-  t.equal(res.json?.code, code, `${what}: ${code}`);
-}
 
 function envelopeOf(t: Test, av: AttributeValue | undefined, what: string): { edk: Uint8Array; nonce: Uint8Array; ct: Uint8Array } | undefined {
   const m = (av as { M?: Record<string, AttributeValue> } | undefined)?.M;

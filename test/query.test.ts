@@ -13,24 +13,15 @@ import t, { type Test } from 'tap';
 import { decodeCursor, encodeCursor } from '../src/store/cursor.js';
 import { forEachBackend } from './helpers/backends.js';
 import { startTestSidecar, type TestResponse, type TestSidecar } from './helpers/sidecar.js';
+import { problem, ok, type Json } from './helpers/assert.js';
 
 const REGION = 'ap-south-2';
 const RUN = randomUUID().slice(0, 8);
 const GOLDEN =
   'eyJsYXN0S2V5Ijp7IlBLIjp7IlMiOiJVU0VSIzEifSwiU0siOnsiUyI6IlBST0ZJTEUifX0sImluZGV4IjoiZ3NpLWVtYWlsIiwic29ydCI6IkFTQyJ9';
 
-type Json = Record<string, any>;
 
-function problem(t: Test, res: TestResponse, status: number, code: string, what: string): void {
-  t.equal(res.status, status, res.status === status ? `${what}: ${status}` : `${what}: status ${status} (got ${res.status} ${res.text.slice(0, 300)})`);
-  t.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, `${what}: problem+json`);
-  t.equal(res.json?.code, code, `${what}: code ${code}`);
-}
 
-function ok(t: Test, res: TestResponse, what: string): Json {
-  t.equal(res.status, 200, res.status === 200 ? what : `${what}: 200 (got ${res.status} ${res.text.slice(0, 300)})`);
-  return res.json ?? {};
-}
 
 /** Decoded cursor JSON text (base64url, padding optional). */
 const cursorText = (cursor: string) => Buffer.from(cursor.replace(/=+$/, ''), 'base64url').toString('utf8');

@@ -5,24 +5,15 @@ import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { forEachBackend } from './helpers/backends.js';
 import type { TestResponse, TestSidecar } from './helpers/sidecar.js';
+import { problem, ok, type Json } from './helpers/assert.js';
 
 const REGION = 'ap-southeast-3';
 const RUN = randomUUID().slice(0, 8);
 const PREFIX = `${RUN}#S#`;
 const COUNT = 240;
 
-type Json = Record<string, any>;
 
-function problem(t: Test, res: TestResponse, status: number, code: string, what: string): void {
-  t.equal(res.status, status, res.status === status ? `${what}: ${status}` : `${what}: status ${status} (got ${res.status} ${res.text.slice(0, 300)})`);
-  t.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, `${what}: problem+json`);
-  t.equal(res.json?.code, code, `${what}: code ${code}`);
-}
 
-function ok(t: Test, res: TestResponse, what: string): Json {
-  t.equal(res.status, 200, res.status === 200 ? what : `${what}: 200 (got ${res.status} ${res.text.slice(0, 300)})`);
-  return res.json ?? {};
-}
 
 const mine = { attr: 'PK', op: 'begins_with', value: PREFIX };
 const keyOf = (i: Json) => `${i.PK}|${i.SK}`;

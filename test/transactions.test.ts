@@ -6,23 +6,14 @@ import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { forEachBackend } from './helpers/backends.js';
 import { startTestSidecar, type TestResponse, type TestSidecar } from './helpers/sidecar.js';
+import { problem, ok, type Json } from './helpers/assert.js';
 
 const REGION = 'il-central-1';
 const RUN = randomUUID().slice(0, 8);
 const RFC3339_NANO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/;
 
-type Json = Record<string, any>;
 
-function problem(t: Test, res: TestResponse, status: number, code: string, what: string): void {
-  t.equal(res.status, status, res.status === status ? `${what}: ${status}` : `${what}: status ${status} (got ${res.status} ${res.text.slice(0, 400)})`);
-  t.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, `${what}: problem+json`);
-  t.equal(res.json?.code, code, `${what}: code ${code}`);
-}
 
-function ok(t: Test, res: TestResponse, what: string): Json {
-  t.equal(res.status, 200, res.status === 200 ? what : `${what}: 200 (got ${res.status} ${res.text.slice(0, 400)})`);
-  return res.json ?? {};
-}
 
 /** 409 ErrTransactionCanceled with one reason per item: `failed` indexes ConditionalCheckFailed, the rest None. */
 function canceled(t: Test, res: TestResponse, count: number, failed: number[], what: string): void {
