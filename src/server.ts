@@ -28,6 +28,7 @@ import { openApiRoutes, registerOpenApi } from './http/openapi.js';
 import { clientErrorHandler, registerProblemHandlers, sendProblem } from './http/problem.js';
 import { readRoutes } from './http/reads.js';
 import { registerRequestLog, requestId } from './http/request-log.js';
+import { lazyValidators } from './http/lazy-validation.js';
 import { sharedSchemas } from './http/schemas.js';
 import { registerTenancy, type TenancyOptions } from './http/tenancy.js';
 import { transactionRoutes } from './http/transactions.js';
@@ -51,6 +52,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId as FastifyServerOptions['genReqId'],
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: lazyValidators() } },
     routerOptions: { maxParamLength: 2048 },
     // On close, idle keep-alive sockets go at once; requests in flight are still answered.
     forceCloseConnections: 'idle',
@@ -59,6 +61,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       sendProblem(request, reply, new SidecarError('ErrInvalidRequest', 400, `malformed request: ${error.message}`)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Responses are plain JSON.stringify: fast-json-stringify compiles every route against every shared schema,
+  // which made boot grow with models × routes (≈40 s for 50 models); response schemas still document the API.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerProblemHandlers(app);
   registerRequestLog(app);
   if (options.ops?.metrics) registerRequestMetrics(app, options.ops.metrics);
