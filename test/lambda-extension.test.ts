@@ -306,7 +306,8 @@ t.test('SHUTDOWN: exits before the deadline even when requests are stuck', async
     .filter((line) => line.includes('not finished before the deadline'))
     .map((line) => JSON.parse(line) as { time: number; msLeft: number })[0];
   t.ok(gaveUp, 'logged the unfinished drain');
-  t.ok(gaveUp && gaveUp.msLeft > 0 && gaveUp.msLeft <= 200, `gave up ${gaveUp?.msLeft} ms before the deadline`);
+  // The margin is 200 ms; timers and Date.now() differ by a millisecond or two, hence the slack.
+  t.ok(gaveUp && gaveUp.msLeft > 0 && gaveUp.msLeft <= 210, `gave up ${gaveUp?.msLeft} ms before the deadline`);
   t.ok(exit.at < deadlineMs + 150, `exit seen ${deadlineMs - exit.at} ms before the deadline`);
   t.ok(exit.at > deadlineMs - 600, 'waited for the drain until the margin');
   await Promise.all(writes);
