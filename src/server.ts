@@ -214,11 +214,6 @@ function assemble(
         },
       })
     : undefined;
-  const closeAll = async () => {
-    pool?.close();
-    ownKms?.destroy();
-    await backend.close();
-  };
   return { metrics, defaultAccess, pool, ownKms };
 }
 

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -18,6 +17,7 @@ import t from 'tap';
 import { startSidecar } from '../src/server.js';
 import { MissingTablesError } from '../src/store/tables.js';
 import { baseConfig, startTestSidecar, type TestSidecar } from './helpers/sidecar.js';
+import { freePort } from './helpers/net.js';
 
 // moto is shared by every test file in CI: this file keeps to its own region and drops its tables before and after.
 const REGION = 'eu-south-2';
@@ -29,14 +29,6 @@ process.env.AWS_SECRET_ACCESS_KEY = 'testing';
 delete process.env.AWS_SESSION_TOKEN;
 delete process.env.AWS_PROFILE;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function waitForMoto(endpoint: string, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + 60_000;

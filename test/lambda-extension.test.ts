@@ -5,13 +5,14 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { FakeExtensionsApi } from './helpers/extensions-api.js';
 import { send, startTestSidecar, type TestResponse } from './helpers/sidecar.js';
+import { freePort } from './helpers/net.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SESSION_TOKEN = 'sess-token-xyz';
@@ -91,14 +92,6 @@ t.teardown(() => proxy.close());
 
 // ---- the extension process ----------------------------------------------------------------------------------------
 
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Extension {
   readonly child: ChildProcess;

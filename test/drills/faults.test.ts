@@ -32,6 +32,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { TransactWriteItemsCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import t, { type Test } from 'tap';
 import { startTestSidecar, type TestResponse, type TestSidecar } from '../helpers/sidecar.js';
+import { prng } from '../helpers/prng.js';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
@@ -48,17 +49,6 @@ type Mode = 'throttle' | 'error500' | 'slow' | 'drop' | 'unprocessed' | 'stall';
 type Kind = 'create' | 'put' | 'batch' | 'tx';
 type Fault = 'pass' | 'throttle' | 'error500' | 'bare503' | 'slow-before' | 'slow-after' | 'drop-before' | 'drop-after' | 'unprocessed' | 'unprocessed-sticky' | 'stall';
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with the same seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = prng(SEED);
 
 // ------------------------------------------------------------------------------------------ wire format helpers

@@ -17,6 +17,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import t, { type Test } from 'tap';
 import { startMoto } from '../helpers/moto.js';
 import { startTestSidecar, type TestResponse, type TestSidecar } from '../helpers/sidecar.js';
+import { prng } from '../helpers/prng.js';
 
 const REGION = 'ap-northeast-3';
 const RUN = randomUUID().slice(0, 8);
@@ -29,16 +30,6 @@ const roleArn = (p: PartnerId) => `arn:aws:iam::${PARTNERS[p]}:role/dynamorm-dri
 
 type Json = Record<string, any>;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function kmsKeyFor(endpoint: string, p: PartnerId): Promise<string> {
   const sts = new STSClient({ region: REGION, endpoint });

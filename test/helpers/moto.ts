@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './net.js';
 
 export interface Moto {
   readonly endpoint: string;
@@ -10,16 +10,6 @@ export interface Moto {
 
 const MOTO_BIN = '.venv/bin/moto_server';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 async function waitUntilUp(endpoint: string, child?: ChildProcess): Promise<void> {
   for (let i = 0; i < 150; i++) {
