@@ -21,6 +21,8 @@ function inexactDecimal(value: unknown, context: ReviverContext | undefined): st
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 const RAW_BODY = Symbol('rawJsonBody');
+/** 16+ digits/dots in a row, or an exponent: only then can a number literal lose digits in a double. */
+const MAYBE_INEXACT = /[0-9.]{16}|[0-9][eE]/;
 
 interface ParsedBody {
   readonly value: unknown;
@@ -36,7 +38,7 @@ function decode(bytes: Buffer): string {
   }
 }
 
-function parse(text: string, reviver: Reviver): unknown {
+function parse(text: string, reviver?: Reviver): unknown {
   try {
     return JSON.parse(text, reviver);
   } catch (err) {
@@ -52,12 +54,16 @@ function parse(text: string, reviver: Reviver): unknown {
 export function parseJsonText(text: string): ParsedBody {
   if (text.trim().length === 0) throw new SidecarError('ErrInvalidRequest', 400, 'request body is empty; send a JSON document');
   let hasInexactNumbers = false;
-  const value = parse(text, function (_key, v, context?: ReviverContext) {
-    const exact = inexactDecimal(v, context);
-    if (exact === undefined) return v;
-    hasInexactNumbers = true;
-    return exact;
-  } as Reviver);
+  // A literal of at most 15 digits without an exponent always survives a double: most bodies skip the reviver.
+  const reviver = MAYBE_INEXACT.test(text)
+    ? (function (_key, v, context?: ReviverContext) {
+        const exact = inexactDecimal(v, context);
+        if (exact === undefined) return v;
+        hasInexactNumbers = true;
+        return exact;
+      } as Reviver)
+    : undefined;
+  const value = parse(text, reviver);
   const duplicate = findDuplicateKey(text);
   if (duplicate !== undefined) {
     throw new SidecarError('ErrInvalidRequest', 400, `request body repeats the key ${JSON.stringify(duplicate.slice(0, 64))} in one object`);
