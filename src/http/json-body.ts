@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SidecarError } from '../errors.js';
 import { ExactNumber, normalizeDecimal } from '../codec/index.js';
-import { findDuplicateKey } from './duplicate-keys.js';
+import { scanJsonStructure } from './json-structure.js';
 
 interface ReviverContext {
   source?: string;
@@ -38,13 +38,24 @@ function decode(bytes: Buffer): string {
   }
 }
 
+/**
+ * Far deeper than any request can be (an item nests at most 32 levels, the request around it a few more), and
+ * shallow enough for the recursive reviver and validators to stay clear of the stack limit.
+ */
+export const MAX_BODY_DEPTH = 1000;
+
 function parse(text: string, reviver?: Reviver): unknown {
   try {
     return JSON.parse(text, reviver);
   } catch (err) {
+    if (reviver && err instanceof RangeError) throw err; // the stack, not the JSON: see parseJsonText
     // V8's message quotes the text around the error, which may be a secret the caller meant to send: not echoed.
     throw new SidecarError('ErrInvalidRequest', 400, `request body is not valid JSON (${syntaxHint(err as Error)})`);
   }
+}
+
+function tooDeep(depth: number): SidecarError {
+  return new SidecarError('ErrInvalidRequest', 400, `request body nests ${depth} levels deep; the limit is ${MAX_BODY_DEPTH} (an item may nest at most 32)`);
 }
 
 /**
@@ -63,10 +74,19 @@ export function parseJsonText(text: string): ParsedBody {
         return exact;
       } as Reviver)
     : undefined;
-  const value = parse(text, reviver);
-  const duplicate = findDuplicateKey(text);
-  if (duplicate !== undefined) {
-    throw new SidecarError('ErrInvalidRequest', 400, `request body repeats the key ${JSON.stringify(duplicate.slice(0, 64))} in one object`);
+  let value: unknown;
+  try {
+    value = parse(text, reviver);
+  } catch (err) {
+    // JSON.parse alone is iterative but a reviver recurses, so a deep enough body overflows the stack there.
+    if (!(err instanceof RangeError)) throw err;
+    parse(text); // broken JSON is reported as such
+    throw tooDeep(scanJsonStructure(text).depth);
+  }
+  const { duplicateKey, depth } = scanJsonStructure(text);
+  if (depth > MAX_BODY_DEPTH) throw tooDeep(depth);
+  if (duplicateKey !== undefined) {
+    throw new SidecarError('ErrInvalidRequest', 400, `request body repeats the key ${JSON.stringify(duplicateKey.slice(0, 64))} in one object`);
   }
   return { value, hasInexactNumbers };
 }

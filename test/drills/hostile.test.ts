@@ -141,10 +141,30 @@ t.test('nesting deeper than 32 levels: 400, no backend call', async (t) => {
   await refused(t, 'L attribute, 33 levels', 'POST', '/v1/models/User/items', user('NEST2', { history: [nest(33)] }), { code: 'ErrInvalidItem' });
   await refused(t, 'Order.line_items, 40 levels', 'POST', '/v1/models/Order/items', order(1, { line_items: [nest(40)] }), { code: 'ErrInvalidItem' });
   await refused(t, 'json attribute, 300 levels', 'POST', '/v1/models/User/items', user('NEST3', { prefs: JSON.parse('['.repeat(300) + ']'.repeat(300)) }), { code: 'ErrInvalidItem' });
-  // JSON.parse itself copes with this depth; `profile` is an M, and an array is not one.
-  await refused(t, 'body nested 100 000 levels (arrays)', 'POST', '/v1/models/User/items', `{"PK":"${RUN}#NEST4","SK":"P","email":"n@example.com","profile":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, { code: 'ErrInvalidItem' });
-  await refused(t, 'json attribute nested 100 000 levels', 'POST', '/v1/models/User/items', `{"PK":"${RUN}#NEST9","SK":"P","email":"n@example.com","prefs":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, { code: 'ErrInvalidItem' });
-  await refused(t, 'body nested 50 000 levels (objects)', 'POST', '/v1/models/User/items', `{"PK":"${RUN}#NEST5","SK":"P","email":"n@example.com","prefs":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}`);
+  // Far past any request's depth: refused for the body's depth, whether or not the body has a literal that sends it
+  // through the exact-number reviver (which recurses: "3e5" in a string is enough to take that path).
+  const deepArrays = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  const deepObjects = `${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`;
+  for (const [what, marker] of [['plain', 'n'], ['with a literal that looks inexact', '3e5']] as const) {
+    const shapes = [
+      ['profile', deepArrays, 'NEST4', '100 000 levels of arrays'],
+      ['prefs', deepArrays, 'NEST9', '100 000 levels of arrays'],
+      ['prefs', deepObjects, 'NEST5', '50 000 levels of objects'],
+    ] as const;
+    for (const [attr, nested, pk, depth] of shapes) {
+      const body = `{"PK":"${RUN}#${pk}","SK":"P","email":"${marker}@example.com","${attr}":${nested}}`;
+      const res = await refused(t, `${attr} nested ${depth}, ${what}`, 'POST', '/v1/models/User/items', body, { code: 'ErrInvalidRequest' });
+      t.match(res.json?.detail, /nests \d+ levels deep; the limit is 1000/, 'the detail names the depth limit');
+    }
+  }
+  // At the limit the body is parsed (reviver included) and the item's own 32-level rule refuses it; one more is too deep.
+  const atLimit = `{"PK":"${RUN}#NEST4","SK":"P","email":"3e5@example.com","prefs":${'['.repeat(999)}${']'.repeat(999)}}`;
+  await refused(t, 'body nested exactly 1000 levels', 'POST', '/v1/models/User/items', atLimit, { code: 'ErrInvalidItem' });
+  const overLimit = `{"PK":"${RUN}#NEST4","SK":"P","email":"3e5@example.com","prefs":${'['.repeat(1000)}${']'.repeat(1000)}}`;
+  await refused(t, 'body nested 1001 levels', 'POST', '/v1/models/User/items', overLimit, { code: 'ErrInvalidRequest' });
+  const deepButBroken = `{"PK":"${RUN}#NEST4","SK":"P","email":"3e5@example.com","profile":${'['.repeat(100_000)}${']'.repeat(99_999)}}`;
+  const broken = await refused(t, 'body nested 100 000 levels and missing one bracket', 'POST', '/v1/models/User/items', deepButBroken, { code: 'ErrInvalidRequest' });
+  t.match(broken.json?.detail, /not valid JSON/, 'broken JSON is reported as such, not as too deep');
   await refused(t, 'PUT, 33 levels', 'PUT', userPath('NEST6'), { email: 'n@example.com', profile: nest(33) }, { code: 'ErrInvalidItem' });
   await refused(t, 'batch-write put, 33 levels', 'POST', '/v1/models/User/batch-write', { puts: [user('NEST7', { profile: nest(33) })] }, { code: 'ErrInvalidItem' });
   await refused(t, 'transaction create, 33 levels', 'POST', '/v1/transactions/write', { items: [{ op: 'create', model: 'User', item: user('NEST8', { profile: nest(33) }) }] }, { code: 'ErrInvalidItem' });
