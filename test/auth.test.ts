@@ -1,19 +1,16 @@
 // Caller authentication and listeners: the bearer token (AUTH_TOKEN / --auth-token-file) guards every route but
 // /healthz; a non-loopback --host without a token is refused by loadConfig and by the CLI (exit 2); --socket serves
 // the same API on a Unix domain socket (node:http with socketPath, since fetch cannot).
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { cliEnv, launchCli, runCli } from './helpers/cli.js';
 import { startTestSidecar, send, type TestResponse } from './helpers/sidecar.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TOKEN = `tok-${randomUUID()}`;
 const RUN = randomUUID().slice(0, 8);
 
@@ -134,59 +131,37 @@ t.test('loadConfig: non-loopback host needs a token', async (t) => {
 });
 
 t.test('CLI: --host 0.0.0.0 without a token exits 2', async (t) => {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.AUTH_TOKEN;
-  delete env.AUTH_TOKEN_FILE;
-  const child = spawn(process.execPath, ['dist/cli.js', '--host', '0.0.0.0', '--port', '0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdout.resume();
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  t.equal(code, 2, 'exit code 2');
-  t.match(stderr, /AUTH_TOKEN/, 'stderr names AUTH_TOKEN');
+  const res = await runCli(['--host', '0.0.0.0', '--port', '0']);
+  t.equal(res.code, 2, 'exit code 2');
+  t.match(res.stderr, /AUTH_TOKEN/, 'stderr names AUTH_TOKEN');
 });
 
 t.test('CLI: --host 0.0.0.0 with AUTH_TOKEN boots and enforces the token', async (t) => {
-  const env: NodeJS.ProcessEnv = { ...process.env, AUTH_TOKEN: TOKEN, LOG_LEVEL: 'info' };
-  delete env.AUTH_TOKEN_FILE;
-  delete env.DYNAMODB_ENDPOINT;
-  delete env.BACKEND;
-  const child = spawn(process.execPath, ['dist/cli.js', '--host', '0.0.0.0', '--port', '0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = launchCli(['--host', '0.0.0.0', '--port', '0'], cliEnv({ AUTH_TOKEN: TOKEN, LOG_LEVEL: 'info' }));
   t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGKILL');
+      await cli.done;
     }
   });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const port = await new Promise<number | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), 30_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const m = /"url":"http:\/\/[^"]*:(\d+)"/.exec(stdout);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', () => resolve(undefined));
-  });
+  let port: number | undefined;
+  for (let i = 0; i < 600 && port === undefined && cli.child.exitCode === null; i++) {
+    const m = /"url":"http:\/\/[^"]*:(\d+)"/.exec(cli.out());
+    if (m) port = Number(m[1]);
+    else await new Promise((r) => setTimeout(r, 50));
+  }
   if (!t.ok(port, 'the CLI reported its URL')) {
-    t.comment(`stdout: ${stdout.slice(0, 2000)}\nstderr: ${stderr.slice(0, 2000)}`);
+    t.comment(`stdout: ${cli.out().slice(0, 2000)}\nstderr: ${cli.err().slice(0, 2000)}`);
     return;
   }
   const base = `http://127.0.0.1:${port}`;
   unauthorized(t, await send(base, 'GET', '/v1/models'), 'CLI, no token');
   t.equal((await send(base, 'GET', '/v1/models', undefined, { authorization: `Bearer ${TOKEN}` })).status, 200, 'CLI, with the token');
   t.equal((await send(base, 'GET', '/healthz')).status, 200, 'CLI, /healthz open');
-  t.notOk(stdout.includes(TOKEN) || stderr.includes(TOKEN), 'the token never appears in the logs');
-  child.kill('SIGTERM');
-  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-  t.ok(code === 0 || signal === 'SIGTERM', `clean shutdown (code ${code}, signal ${signal})`);
+  cli.child.kill('SIGTERM');
+  const exit = await cli.done;
+  t.notOk(exit.stdout.includes(TOKEN) || exit.stderr.includes(TOKEN), 'the token never appears in the logs');
+  t.ok(exit.code === 0 || exit.signal === 'SIGTERM', `clean shutdown (code ${exit.code}, signal ${exit.signal})`);
 });
 
 interface SocketResponse {

@@ -1,61 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { cliEnv, launchCli, ROOT, runCli, type CliExit as Finished } from './helpers/cli.js';
 import { freePort } from './helpers/net.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'dms');
 
-/** Environment of the child: ours minus every variable the sidecar reads, plus `extra`. */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of ['PORT', 'HOST', 'SCHEMAS_DIR', 'DATA_DIR', 'DYNAMODB_ENDPOINT', 'AWS_REGION', 'CREATE_TABLES', 'LOG_LEVEL', 'BODY_LIMIT']) {
-    delete env[name];
-  }
-  return { ...env, ...extra };
-}
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-const children = new Set<ChildProcess>();
-t.teardown(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-function launch(args: string[], env: Record<string, string> = {}): { child: ChildProcess; out: () => string; err: () => string; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const done = new Promise<Finished>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, out: () => stdout, err: () => stderr, done };
-}
-
-async function run(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Finished> {
-  const { child, done } = launch(args, env);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  try {
-    return await done;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const launch = (args: string[], env: Record<string, string> = {}) => launchCli(args, cliEnv(env));
+const run = (args: string[], env: Record<string, string> = {}, timeoutMs = 30_000) => runCli(args, cliEnv(env), timeoutMs);
 
 function jsonLines(text: string): Record<string, any>[] {
   return text
@@ -318,11 +271,10 @@ t.test('npm start -- --port N passes the flag through npm, and it beats PORT', a
   const port = await freePort();
   const child = spawn(cmd, [...pre, 'start', '--ignore-scripts', '--silent', '--', '--port', String(port)], {
     cwd: ROOT,
-    env: childEnv({ PORT: '1', LOG_LEVEL: 'info' }),
+    env: cliEnv({ PORT: '1', LOG_LEVEL: 'info' }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  children.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -352,6 +304,5 @@ t.test('npm start -- --port N passes the flag through npm, and it beats PORT', a
   const timer = setTimeout(() => killGroup('SIGKILL'), 15_000);
   await exited;
   clearTimeout(timer);
-  children.delete(child);
   t.ok(jsonLines(stdout).some((l) => l.msg === 'shutting down'), 'the sidecar got the SIGTERM and shut down cleanly');
 });

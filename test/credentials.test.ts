@@ -1,8 +1,6 @@
 // Unit tests (no moto) for the per-partner AssumeRole cache in src/store/partners/credentials.ts and the partners-file
 // validation in src/store/partners/config.ts. STS is a fake `send` whose answers the test controls; the clock is
 // injected, so expiry, the 5-minute refresh window and the failure backoff are exercised without waiting.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +10,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { SidecarError } from '../src/errors.js';
 import { PartnerConfigError, parsePartners, type PartnerConfig } from '../src/store/partners/config.js';
 import { RoleCredentials, sessionName } from '../src/store/partners/credentials.js';
+import { runCli } from './helpers/cli.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -423,16 +422,7 @@ t.test('partners options in loadConfig and the CLI', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'partners.yml');
   writeFileSync(file, ['partners:', '  a:', '    roleArn: nope', '  b:', '    roleArn: arn:aws:iam::111111111111:role/x', '    durationSeconds: 60', ''].join('\n'));
-  const child = spawn(process.execPath, ['dist/cli.js', '--partners', file, '--dynamodb-endpoint', 'http://127.0.0.1:1', '--port', '0'], {
-    cwd: new URL('../', import.meta.url),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdout.resume();
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
+  const { code, stderr } = await runCli(['--partners', file, '--dynamodb-endpoint', 'http://127.0.0.1:1', '--port', '0']);
   t.equal(code, 1, 'CLI exits 1 on an invalid partners file');
   t.match(stderr, /"a": roleArn/, 'names the bad roleArn');
   t.match(stderr, /"b": durationSeconds/, 'and the bad duration, in the same run');

@@ -21,6 +21,7 @@ import { projectionExpression } from './items.js';
 import { keyOf } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
 import { readItems, type CryptoPort } from './crypto-port.js';
+import { mapBounded } from './bounded.js';
 
 export const GET_CHUNK = 100;
 export const WRITE_CHUNK = 25;
@@ -58,19 +59,6 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
 }
 
 /** Run `work` over `items` with at most `limit` in flight. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
 function checkCount(kind: string, count: number, max: number): void {
   if (count === 0) throw new SidecarError('ErrInvalidRequest', 400, `${kind} needs at least one entry`);
   if (count > max) throw new SidecarError('ErrInvalidRequest', 400, `${kind} takes at most ${max} entries per request; got ${count}`);
