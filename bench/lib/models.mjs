@@ -11,6 +11,18 @@ export const LOAD_MODEL = 'Bench00';
 export const LOAD_TABLE = 'bench_00';
 export const KMS_MODEL = 'Bench01';
 
+/** Every bench table's primary key: pk (HASH) and sk (RANGE), both S. */
+export const PK_SK_KEYS = Object.freeze({
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ],
+  AttributeDefinitions: [
+    { AttributeName: 'pk', AttributeType: 'S' },
+    { AttributeName: 'sk', AttributeType: 'S' },
+  ],
+});
+
 const pad = (i) => String(i).padStart(2, '0');
 
 export function modelDef(i) {
@@ -49,13 +61,9 @@ export function tableSpecs(count = MODEL_COUNT) {
   for (let i = 0; i < count; i++) {
     const m = modelDef(i);
     out[m.table.name] = {
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
+      KeySchema: PK_SK_KEYS.KeySchema,
       AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
+        ...PK_SK_KEYS.AttributeDefinitions,
         ...(m.indexes ? [{ AttributeName: 'email', AttributeType: 'S' }] : []),
       ],
       ...(m.indexes

@@ -6,18 +6,10 @@
 // GlobalSecondaryIndexes?} used by DescribeTable/CreateTable (unknown tables get a pk/sk key schema).
 import http from 'node:http';
 import { avItem } from './fixtures.mjs';
+import { PK_SK_KEYS } from './models.mjs';
 
 const TABLES = process.env.NULL_DYNAMO_TABLES ? JSON.parse(process.env.NULL_DYNAMO_TABLES) : {};
-const DEFAULT_SPEC = {
-  KeySchema: [
-    { AttributeName: 'pk', KeyType: 'HASH' },
-    { AttributeName: 'sk', KeyType: 'RANGE' },
-  ],
-  AttributeDefinitions: [
-    { AttributeName: 'pk', AttributeType: 'S' },
-    { AttributeName: 'sk', AttributeType: 'S' },
-  ],
-};
+const DEFAULT_SPEC = PK_SK_KEYS;
 const PREFIX = 'DynamoDB_20120810.';
 
 const item = avItem('G#1', 'S');
