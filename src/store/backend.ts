@@ -7,6 +7,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { EmbeddedDynamoClient } from './embedded/client.js';
+import { CachedKeySha256 } from './sigv4-hash.js';
 
 const require = createRequire(import.meta.url);
 
@@ -37,6 +38,7 @@ export function dynamoClientConfig(
     ...(endpoint ? { endpoint } : {}),
     ...(credentials ? { credentials } : {}),
     maxAttempts: 3,
+    sha256: CachedKeySha256,
     requestHandler: new NodeHttpHandler({
       httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
