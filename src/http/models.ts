@@ -62,8 +62,15 @@ export async function modelRoutes(app: FastifyInstance, options: { registry: Mod
     async (req) => summarizeModel(lookup((req.params as { model: string }).model)),
   );
 
-  app.all('/v1/models/:model/*', { schema: { hide: true } }, async (req) => {
-    lookup((req.params as { model: string }).model);
-    throw new SidecarError('ErrRouteNotFound', 404, `no route for ${req.method} ${req.url.split('?')[0]}`);
-  });
+  // An unknown model is named as such (checked before any body is read); for a known one the not-found handler
+  // tells 404 from 405.
+  app.all(
+    '/v1/models/:model/*',
+    {
+      schema: { hide: true },
+      config: { fallback: true },
+      onRequest: async (req) => void lookup((req.params as { model: string }).model),
+    },
+    async (_req, reply) => reply.callNotFound(),
+  );
 }

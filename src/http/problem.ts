@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SidecarError, type ErrorCode } from '../errors.js';
+import { RouteTable } from './route-table.js';
 
 const TITLES: Record<ErrorCode, string> = {
   ErrInvalidModel: 'Invalid model',
@@ -38,6 +39,8 @@ export interface RouteErrorContext {
   itemBody?: boolean;
   model?: string;
   op?: string;
+  /** The route only stands in for unknown sub-paths: errors before its handler are answered as 404/405. */
+  fallback?: boolean;
 }
 
 interface AjvError {
@@ -122,17 +125,34 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     });
 }
 
+/** 405 with `Allow` when the path is declared for other methods, else 404. */
+function unknownRoute(routes: RouteTable, request: FastifyRequest, reply: FastifyReply) {
+  const path = request.url.split('?')[0];
+  const allowed = routes.allowed(path);
+  // The method itself being listed means the router refused the path for another reason: that stays a 404.
+  if (allowed.length > 0 && !allowed.includes(request.method)) {
+    reply.header('allow', allowed.join(', '));
+    return sendProblem(request, reply, new SidecarError('ErrMethodNotAllowed', 405, `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`));
+  }
+  return sendProblem(request, reply, new SidecarError('ErrRouteNotFound', 404, `no route for ${request.method} ${path}`));
+}
+
 /** problem+json for every error and unknown route; never a bare 500 body. */
 export function registerProblemHandlers(app: FastifyInstance): void {
+  const routes = new RouteTable();
+  routes.watch(app);
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const route = (request.routeOptions.config ?? {}) as RouteErrorContext;
+    // Fastify reads the body (and may refuse it) before the not-found handler runs; the route is what is wrong.
+    // A fallback route's own verdict (an unknown model) still stands.
+    const routeVerdict = err instanceof SidecarError && err.code === 'ErrModelNotFound';
+    const status = err instanceof SidecarError ? err.status : (err.statusCode ?? 500);
+    if ((request.is404 || route.fallback) && !routeVerdict && status < 500) return unknownRoute(routes, request, reply);
     const error = toSidecarError(err, route);
     if (error.status >= 500) request.log.error({ err, code: error.code }, 'request failed');
     return sendProblem(request, reply, error);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, new SidecarError('ErrRouteNotFound', 404, `no route for ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => unknownRoute(routes, request, reply));
 }
 
 const CLIENT_ERRORS: Record<string, [number, string]> = {

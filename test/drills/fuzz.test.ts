@@ -7,6 +7,8 @@
 //   response_schema_conformance  every body conforms to the document
 //   status_code_conformance      every status is documented
 //   content_type_conformance     every content type is documented
+//   unsupported_method           a method the document does not declare for a path gets 405
+//   allow_header_conformance     ... with an Allow header listing the declared ones
 // The run's JSON report must show ≥ 2 000 generated cases, all 40 operations tested, no failure and no error.
 //
 // DRILL_FUZZ_MAX_EXAMPLES (default 30) and DRILL_FUZZ_SEED (default 20261126) tune the run; DRILL_FUZZ_PHASES
@@ -25,7 +27,7 @@ const SEED = Number(process.env.DRILL_FUZZ_SEED ?? 20261126);
 const PHASES = process.env.DRILL_FUZZ_PHASES ?? 'coverage,fuzzing,stateful';
 const MIN_CASES = 2_000;
 const OPERATIONS = 40;
-const CHECKS = ['not_a_server_error', 'response_schema_conformance', 'status_code_conformance', 'content_type_conformance'];
+const CHECKS = ['not_a_server_error', 'response_schema_conformance', 'status_code_conformance', 'content_type_conformance', 'unsupported_method', 'allow_header_conformance'];
 
 type Json = Record<string, any>;
 
