@@ -175,7 +175,9 @@ t.test('a declared path with another method → 405 with Allow', async (t) => {
 
 t.test('hostile requests get a 4xx problem, never a 500', async (t) => {
   problem(t, await req(s, 'GET', '/v1/models/User/items/%E0%A4%A/x'), 400, 'ErrInvalidRequest', 'broken percent-encoding');
-  problem(t, await req(s, 'DELETE', '/v1/models/User/items/a/b', undefined, { 'if-match': 'garbage' }), 400, 'ErrInvalidRequest', 'bad If-Match');
+  const badIfMatch = await req(s, 'DELETE', '/v1/models/User/items/a/b', undefined, { 'if-match': 'garbage' });
+  problem(t, badIfMatch, 400, 'ErrInvalidRequest', 'bad If-Match');
+  t.equal(badIfMatch.json?.detail, 'If-Match must be a version ETag like "3", or *', 'said in words, not as the pattern');
   problem(t, await req(s, 'DELETE', '/v1/models/User/items/a/b?condition=notjson'), 400, 'ErrInvalidRequest', 'condition not JSON');
   problem(
     t,

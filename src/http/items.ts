@@ -17,7 +17,9 @@ type Params = { pk: string; sk?: string };
 type Query = { consistent?: string; fields?: string; ifNotExists?: string; ifExists?: string; condition?: string };
 
 const ifMatchHeader = Type.Object({
-  'if-match': Type.Optional(Type.String({ description: 'expected version as an ETag, e.g. "3", or * for "must exist"' })),
+  'if-match': Type.Optional(
+    Type.String({ pattern: '^\\s*(\\*|(W/)?"?[0-9]{1,15}"?)\\s*$', description: 'expected version as an ETag, e.g. "3", or * for "must exist"' }),
+  ),
 });
 
 const conditionQuery = Type.Optional(

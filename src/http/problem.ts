@@ -55,6 +55,11 @@ function attributeFromPath(instancePath: string): string | undefined {
   return first.length > 0 ? first.map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : undefined;
 }
 
+/** What a header must look like, in words rather than the schema's regular expression. */
+const HEADER_HINTS: Record<string, string> = {
+  'if-match': 'If-Match must be a version ETag like "3", or *',
+};
+
 function fromValidation(err: FastifyError, route: RouteErrorContext): SidecarError {
   const errors = (err.validation ?? []) as unknown as AjvError[];
   const part = err.validationContext ?? 'body';
@@ -79,6 +84,8 @@ function fromValidation(err: FastifyError, route: RouteErrorContext): SidecarErr
       ? new SidecarError('ErrInvalidItem', 400, `unknown attribute ${where}`, { attribute: where })
       : new SidecarError('ErrInvalidRequest', 400, `${part}: unknown field ${where}`);
   }
+  const hint = part === 'headers' && at ? HEADER_HINTS[at] : undefined;
+  if (hint) return new SidecarError('ErrInvalidRequest', 400, hint);
   const detail = `${part}${at ? ` ${at}` : ''}: ${first.message ?? 'is invalid'}`;
   return part === 'body' && route.itemBody && at
     ? new SidecarError('ErrInvalidItem', 400, `attribute ${detail.slice(part.length + 1)}`, { attribute: at.split('.')[0] })

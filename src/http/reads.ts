@@ -26,7 +26,7 @@ function readBody(model: ModelDef, extra: Record<string, TSchema>): TSchema {
       cursor: Type.Optional(Type.String({ description: 'DynamORM cursor from a previous response' })),
       consistent: Type.Optional(Type.Boolean()),
       count: Type.Optional(Type.Boolean({ description: 'count matches (Select COUNT across pages) instead of returning items' })),
-      pages: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')], { description: 'most DynamoDB pages to read (default 10; "all" for count)' })),
+      pages: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Literal('all')], { description: 'most DynamoDB pages to read (default 10; "all" for count)' })),
     },
     { additionalProperties: false },
   );
@@ -104,7 +104,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         summary: `Scan ${model.name} (parallel segments); Accept: ${NDJSON} streams every item`,
         tags,
         body: readBody(model, {
-          segment: Type.Optional(Type.Integer({ minimum: 0 })),
+          segment: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999 })),
           totalSegments: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
         }),
         response: pageResponse(model),

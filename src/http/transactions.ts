@@ -30,7 +30,7 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
                   item: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'create/put: the item' })),
                   key: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'update/delete/check (and optionally put): the key' })),
                   update: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'update: the PATCH body shape' })),
-                  version: Type.Optional(Type.Integer({ minimum: 0, description: 'expected current version' })),
+                  version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' })),
                   condition: Type.Optional(Type.Ref('Condition')),
                 },
                 { additionalProperties: false },

@@ -80,7 +80,7 @@ function writeBody(model: SchemaSource, id: string, keysRequired: boolean): TObj
   for (const attr of model.attributes.values()) {
     const name = attr.attribute;
     if (name === model.version) {
-      props[name] = Type.Optional(Type.Integer({ minimum: 0, description: 'expected current version (optimistic lock); never written' }));
+      props[name] = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version (optimistic lock); never written' }));
       continue;
     }
     if (model.lifecycle.has(name)) {
@@ -112,7 +112,7 @@ function patchBody(model: SchemaSource): TObject {
       delete: partial(ofTypes(['SS', 'NS', 'BS'])),
       append: partial(ofTypes(['L'])),
       prepend: partial(ofTypes(['L'])),
-      version: Type.Optional(Type.Integer({ minimum: 0, description: 'expected current version; same as If-Match' })),
+      version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version; same as If-Match' })),
       condition: Type.Optional(Type.Ref('Condition')),
     },
     { $id: `${model.name}Patch`, additionalProperties: false },
