@@ -58,7 +58,6 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** Run `work` over `items` with at most `limit` in flight. */
 function checkCount(kind: string, count: number, max: number): void {
   if (count === 0) throw new SidecarError('ErrInvalidRequest', 400, `${kind} needs at least one entry`);
   if (count > max) throw new SidecarError('ErrInvalidRequest', 400, `${kind} takes at most ${max} entries per request; got ${count}`);
