@@ -397,14 +397,12 @@ await forEachBackend(t, REGION, async (t, { name, sidecar: s }) => {
 
   await t.test('request errors', async (t) => {
     problem(t, await query('User', { partition: P, filter: { attr: 'name', op: 'like', value: 'A' } }), 400, 'ErrInvalidOperator', 'unknown filter operator');
-    problem(
-      t,
-      await query('User', { partition: P, filter: { and: [{ attr: 'name', op: 'exists' }, { not: { attr: 'status', op: '~=', value: 'x' } }] } }),
-      400,
-      'ErrInvalidOperator',
-      'unknown operator deep in a tree',
-    );
-    problem(t, await query('User', { partition: P, sort: { op: 'contains', value: 'A' } }), 400, 'ErrInvalidOperator', 'unknown sort operator');
+    const deep = await query('User', { partition: P, filter: { and: [{ attr: 'name', op: 'exists' }, { not: { attr: 'status', op: '~=', value: 'x' } }] } });
+    problem(t, deep, 400, 'ErrInvalidOperator', 'unknown operator deep in a tree');
+    t.match(deep.json?.detail, /^unsupported operator at filter\.and\.1\.not\.op; use one of = <> /, 'the detail says where, and what is allowed');
+    const sortOp = await query('User', { partition: P, sort: { op: 'contains', value: 'A' } });
+    problem(t, sortOp, 400, 'ErrInvalidOperator', 'unknown sort operator');
+    t.match(sortOp.json?.detail, /^unsupported sort key operator at sort\.op; use one of = < <= > >= between begins_with$/, 'the sort operators are listed');
     problem(t, await query('User', { partition: P, filter: { attr: 'name', size: true, op: 'begins_with', value: 1 } }), 400, 'ErrInvalidOperator', 'begins_with on a size');
     const hundred = Array.from({ length: 100 }, (_, i) => `v${i}`);
     ok(t, await query('User', { partition: P, filter: { attr: 'name', op: 'in', values: hundred } }), 'in with 100 values');

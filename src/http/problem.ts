@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SidecarError, type ErrorCode } from '../errors.js';
+import { CONDITION_OPERATORS } from '../store/condition.js';
+import { SORT_OPERATORS } from '../store/query.js';
 import { RouteTable } from './route-table.js';
 
 const TITLES: Record<ErrorCode, string> = {
@@ -60,9 +62,29 @@ const HEADER_HINTS: Record<string, string> = {
   'if-match': 'If-Match must be a version ETag like "3", or *',
 };
 
+const OPERATOR_SETS = new Map<string, readonly string[]>([
+  [CONDITION_OPERATORS.join(' '), CONDITION_OPERATORS],
+  [SORT_OPERATORS.join(' '), SORT_OPERATORS],
+]);
+
+/** An `op` outside a condition's or sort key's operator set: the issue's ErrInvalidOperator, not a schema error. */
+function operatorError(errors: AjvError[]): SidecarError | undefined {
+  for (const e of errors) {
+    if (e.keyword !== 'enum' || !e.instancePath.endsWith('/op')) continue;
+    const allowed = OPERATOR_SETS.get((e.params.allowedValues as string[] | undefined)?.join(' ') ?? '');
+    if (!allowed) continue;
+    const where = attributeFromPath(e.instancePath);
+    const kind = allowed === SORT_OPERATORS ? 'sort key operator' : 'operator';
+    return new SidecarError('ErrInvalidOperator', 400, `unsupported ${kind} at ${where}; use one of ${allowed.join(' ')}`);
+  }
+  return undefined;
+}
+
 function fromValidation(err: FastifyError, route: RouteErrorContext): SidecarError {
   const errors = (err.validation ?? []) as unknown as AjvError[];
   const part = err.validationContext ?? 'body';
+  const operator = operatorError(errors);
+  if (operator) return operator;
   // For a union (anyOf) Ajv lists each branch's failure first; the anyOf error itself names the real place.
   const first = errors.find((e) => e.keyword === 'anyOf') ?? errors[0];
   if (!first) return new SidecarError('ErrInvalidRequest', 400, err.message);

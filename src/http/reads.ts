@@ -77,7 +77,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
           sort: Type.Optional(
             Type.Object(
               {
-                op: Type.String({ description: `one of: ${SORT_OPERATORS.join(' ')}` }),
+                op: StringEnum(SORT_OPERATORS, { description: 'sort key comparison' }),
                 value: Type.Optional(keyValue),
                 values: Type.Optional(Type.Array(keyValue, { minItems: 2, maxItems: 2 })),
               },

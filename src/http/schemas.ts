@@ -1,6 +1,10 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CONDITION_OPERATORS } from '../store/condition.js';
 
+/** A closed set of strings as one `enum` (generators make one type of it, not one per literal). */
+export const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+
 // The Condition tree is one named schema per shape, each referring back to `Condition` by $ref: generators that
 // cannot follow a recursive inline union (openapi-python-client) then see four plain models and a union of refs.
 const conditionRef = Type.Ref('Condition');
@@ -17,7 +21,7 @@ export const ConditionNotSchema = Type.Object({ not: conditionRef }, { $id: 'Con
 export const ConditionLeafSchema = Type.Object(
   {
     attr: Type.String({ description: 'attribute name or dotted path (a.b[0].c)' }),
-    op: Type.String({ description: `one of: ${CONDITION_OPERATORS.join(' ')}` }),
+    op: StringEnum(CONDITION_OPERATORS, { description: 'comparison; `size: true` compares size(attr)' }),
     value: Type.Optional(Type.Unknown()),
     values: Type.Optional(Type.Array(Type.Unknown())),
     size: Type.Optional(Type.Boolean({ description: 'compare size(attr) instead of its value' })),
@@ -96,8 +100,5 @@ export const sharedSchemas: TSchema[] = [
   ModelSummarySchema,
 ];
 
-/** A closed set of strings as one `enum` (generators make one type of it, not one per literal). */
-export const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
-  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 
 export const BooleanQuery = StringEnum(['true', 'false']);

@@ -14,6 +14,7 @@ from dynamorm_client.api.transactions import transact_write
 from dynamorm_client.api.user import create_user, delete_user, get_user, query_user, update_user
 from dynamorm_client.models import (
     ConditionLeaf,
+    ConditionLeafOp,
     ConditionNot,
     Problem,
     QueryUserBody,
@@ -117,7 +118,7 @@ def main() -> None:
                 break
 
         # transaction: an update guarded by the expected version, and a check on a sibling
-        exists = ConditionLeaf(attr="email", op="exists")
+        exists = ConditionLeaf(attr="email", op=ConditionLeafOp("exists"))
         tx_res = transact_write.sync_detailed(
             client=client,
             body=TransactWriteBody(
