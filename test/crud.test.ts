@@ -506,6 +506,36 @@ t.test('PATCH: keys, lifecycle attributes, empty and malformed updates are 400',
   t.match(after.json, { name: 'Ann', age: 1, SK: 'PROFILE' });
 });
 
+t.test('an empty S for an index key attribute is refused on every write path, as DynamoDB does', async (t) => {
+  // `email` is the partition key of gsi-email. DynamoDB rejects "" there; dynalite would store it, so the sidecar
+  // refuses it itself and the embedded store behaves like production.
+  const indexKey = /attribute email is a key of index gsi-email and cannot be empty/;
+  const writes: [string, string, string, unknown][] = [
+    ['create', 'POST', USERS, user('CRUD#IX#1', { email: '' })],
+    ['put', 'PUT', userPath('CRUD#IX#1'), { email: '' }],
+    ['batch-write put', 'POST', '/v1/models/User/batch-write', { puts: [user('CRUD#IX#1', { email: '' })] }],
+    ['transaction create', 'POST', '/v1/transactions/write', { items: [{ op: 'create', model: 'User', item: user('CRUD#IX#1', { email: '' }) }] }],
+  ];
+  for (const [label, method, path, body] of writes) {
+    const res = await s.request(method, path, body);
+    isProblem(t, res, 400, 'ErrInvalidItem', label);
+    t.match(res.json?.detail, indexKey, `${label}: the detail names the index`);
+  }
+  t.equal((await get('CRUD#IX#1')).status, 404, 'nothing was written');
+  await create(t, 'CRUD#IX#2');
+  const patch = await s.request('PATCH', userPath('CRUD#IX#2'), { set: { email: '' } });
+  isProblem(t, patch, 400, 'ErrInvalidItem', 'PATCH set');
+  t.match(patch.json?.detail, indexKey);
+  t.equal((await get('CRUD#IX#2')).json?.email, 'ann@example.com', 'the item keeps its email');
+  // A non-key attribute may still be empty.
+  const named = await s.request('PATCH', userPath('CRUD#IX#2'), { set: { name: '' } });
+  t.equal(named.status, 200, 'an empty non-key string is fine');
+  const q = await s.request('POST', '/v1/models/User/query', { index: 'gsi-email', partition: '' });
+  isProblem(t, q, 400, 'ErrMissingPrimaryKey', 'query with an empty index partition value');
+  const q2 = await s.request('POST', '/v1/models/User/query', { partition: 'CRUD#IX#2', sort: { op: 'begins_with', value: '' } });
+  isProblem(t, q2, 400, 'ErrMissingPrimaryKey', 'begins_with an empty sort key prefix');
+});
+
 t.test('DELETE: 204, idempotent, ?ifExists, If-Match, ?condition', async (t) => {
   await create(t, 'CRUD#D#1');
   const del = await s.request('DELETE', userPath('CRUD#D#1'));

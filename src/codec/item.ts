@@ -44,7 +44,18 @@ export function encodeAttributeForWrite(model: ModelDef, attr: DmsAttribute, val
   }
   const av = encodeValue(attr, value, name);
   if (av && isKeyAttribute(model, name)) checkKeyValue(model, attr, av);
+  else if (av && (av.S === '' || av.B?.length === 0)) checkIndexKeyNotEmpty(model, name);
   return av;
+}
+
+/** DynamoDB refuses an empty S/B for an index key attribute (dynalite does not: checked here for both). */
+function checkIndexKeyNotEmpty(model: ModelDef, name: string): void {
+  const indexes = [...model.indexes.values()].filter((i) => i.partition.attribute === name || i.sort?.attribute === name);
+  if (indexes.length === 0) return;
+  throw invalidItem(
+    `attribute ${name} is a key of index ${indexes.map((i) => i.name).join(', ')} and cannot be empty; leave it out to keep the item out of the index`,
+    name,
+  );
 }
 
 function checkKeyValue(model: ModelDef, attr: DmsAttribute, av: AttributeValue): void {

@@ -78,6 +78,8 @@ function keyValue(attr: DmsAttribute, value: unknown, what: string) {
   // No format check: key conditions compare prefixes and bounds (begins_with "2026-01"), not whole values.
   const av = encodeValue({ ...attr, omit_empty: false, format: undefined }, value, attr.attribute);
   if (!av || av.NULL) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
+  // DynamoDB refuses empty S/B key values in a key condition (dynalite just matches nothing).
+  if (av.S === '' || av.B?.length === 0) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} cannot be empty`);
   return av;
 }
 
