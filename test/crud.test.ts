@@ -506,7 +506,7 @@ t.test('PATCH: keys, lifecycle attributes, empty and malformed updates are 400',
   t.match(after.json, { name: 'Ann', age: 1, SK: 'PROFILE' });
 });
 
-t.test('an empty S for an index key attribute is refused on every write path, as DynamoDB does', async (t) => {
+t.test('index key values DynamoDB refuses (empty, over its size limits) are refused on every write path', async (t) => {
   // `email` is the partition key of gsi-email. DynamoDB rejects "" there; dynalite would store it, so the sidecar
   // refuses it itself and the embedded store behaves like production.
   const indexKey = /attribute email is a key of index gsi-email and cannot be empty/;
@@ -530,6 +530,20 @@ t.test('an empty S for an index key attribute is refused on every write path, as
   // A non-key attribute may still be empty.
   const named = await s.request('PATCH', userPath('CRUD#IX#2'), { set: { name: '' } });
   t.equal(named.status, 200, 'an empty non-key string is fine');
+  // Index key size limits (DynamoDB: 2048 bytes for a partition key, 1024 for a sort key), also dynalite-blind.
+  const long = (n: number) => 'é'.repeat(n / 2); // two UTF-8 bytes each: the limit is in bytes, not characters
+  t.equal((await s.request('POST', USERS, user('CRUD#IX#3', { email: long(2048) }))).status, 201, 'a 2048-byte index partition key');
+  const tooLong = await s.request('POST', USERS, user('CRUD#IX#4', { email: long(2050) }));
+  isProblem(t, tooLong, 400, 'ErrInvalidItem', '2050 bytes');
+  t.match(tooLong.json?.detail, /email is a key of index gsi-email: 2050 bytes; DynamoDB allows at most 2048/);
+  // Order.status is the sort key of lsi-status and the partition key of gsi-status: the sort key limit applies.
+  const order = (no: number, status: string) => ({ customer_id: 'CRUD#IX', order_no: no, total: 1, currency: 'EUR', status });
+  t.equal((await s.request('POST', ORDERS, order(1, long(1024)))).status, 201, 'a 1024-byte index sort key');
+  const status = await s.request('POST', ORDERS, order(2, long(1026)));
+  isProblem(t, status, 400, 'ErrInvalidItem', '1026 bytes for a key of two indexes');
+  t.match(status.json?.detail, /status is a key of index lsi-status, gsi-status: 1026 bytes; DynamoDB allows at most 1024/);
+  t.equal((await s.request('GET', `${ORDERS}/CRUD%23IX/2`)).status, 404, 'the refused order was not written');
+
   const q = await s.request('POST', '/v1/models/User/query', { index: 'gsi-email', partition: '' });
   isProblem(t, q, 400, 'ErrMissingPrimaryKey', 'query with an empty index partition value');
   const q2 = await s.request('POST', '/v1/models/User/query', { partition: 'CRUD#IX#2', sort: { op: 'begins_with', value: '' } });

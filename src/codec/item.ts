@@ -44,18 +44,52 @@ export function encodeAttributeForWrite(model: ModelDef, attr: DmsAttribute, val
   }
   const av = encodeValue(attr, value, name);
   if (av && isKeyAttribute(model, name)) checkKeyValue(model, attr, av);
-  else if (av && (av.S === '' || av.B?.length === 0)) checkIndexKeyNotEmpty(model, name);
+  else if (av && (av.S !== undefined || av.B !== undefined)) checkIndexKeyValue(model, name, av);
   return av;
 }
 
-/** DynamoDB refuses an empty S/B for an index key attribute (dynalite does not: checked here for both). */
-function checkIndexKeyNotEmpty(model: ModelDef, name: string): void {
-  const indexes = [...model.indexes.values()].filter((i) => i.partition.attribute === name || i.sort?.attribute === name);
-  if (indexes.length === 0) return;
-  throw invalidItem(
-    `attribute ${name} is a key of index ${indexes.map((i) => i.name).join(', ')} and cannot be empty; leave it out to keep the item out of the index`,
-    name,
-  );
+interface IndexKeyRole {
+  /** The indexes the attribute is a key of. */
+  readonly indexes: string;
+  /** DynamoDB's limit for the value: 1024 bytes if it is any index's sort key, else 2048 (partition key). */
+  readonly maxBytes: number;
+}
+
+const indexKeyRoles = new WeakMap<ModelDef, ReadonlyMap<string, IndexKeyRole>>();
+
+function indexKeyRole(model: ModelDef, name: string): IndexKeyRole | undefined {
+  let roles = indexKeyRoles.get(model);
+  if (!roles) {
+    const byAttr = new Map<string, { names: string[]; sort: boolean }>();
+    for (const index of model.indexes.values()) {
+      for (const [key, sort] of [[index.partition, false], [index.sort, true]] as const) {
+        if (!key) continue;
+        const role = byAttr.get(key.attribute) ?? { names: [], sort: false };
+        role.names.push(index.name);
+        role.sort ||= sort;
+        byAttr.set(key.attribute, role);
+      }
+    }
+    roles = new Map([...byAttr].map(([attr, r]) => [attr, { indexes: r.names.join(', '), maxBytes: r.sort ? 1024 : 2048 }]));
+    indexKeyRoles.set(model, roles);
+  }
+  return roles.get(name);
+}
+
+/**
+ * DynamoDB refuses an index key value that is empty or over the index key size limits, failing the whole write;
+ * dynalite stores it. Checked here so the embedded store behaves like production.
+ */
+function checkIndexKeyValue(model: ModelDef, name: string, av: AttributeValue): void {
+  const role = indexKeyRole(model, name);
+  if (!role) return;
+  const bytes = av.S !== undefined ? Buffer.byteLength(av.S) : av.B!.length;
+  if (bytes === 0) {
+    throw invalidItem(`attribute ${name} is a key of index ${role.indexes} and cannot be empty; leave it out to keep the item out of the index`, name);
+  }
+  if (bytes > role.maxBytes) {
+    throw invalidItem(`attribute ${name} is a key of index ${role.indexes}: ${bytes} bytes; DynamoDB allows at most ${role.maxBytes}`, name);
+  }
 }
 
 function checkKeyValue(model: ModelDef, attr: DmsAttribute, av: AttributeValue): void {
