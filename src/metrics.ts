@@ -1,8 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallCounters, CacheStats } from './crypto/index.js';
+import { THROTTLES } from './store/backend-errors.js';
 
-const THROTTLES = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
 
 export interface CryptoSources {
   readonly counters: CallCounters;

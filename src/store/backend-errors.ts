@@ -1,11 +1,9 @@
 import { SidecarError } from '../errors.js';
 
-const THROTTLES = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'LimitExceededException',
-]);
+/** Data-plane throttling: worth retrying after a back-off. */
+export const THROTTLING_ERRORS: readonly string[] = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'];
+/** Every error name answered as 503 ErrThrottled (adds the control plane's limit on table operations). */
+export const THROTTLES: ReadonlySet<string> = new Set([...THROTTLING_ERRORS, 'LimitExceededException']);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
 /** Translate an AWS SDK / network failure into the sidecar's error taxonomy. */

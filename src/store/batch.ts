@@ -15,7 +15,7 @@ import {
   type AvItem,
   type LogicalItem,
 } from '../codec/item.js';
-import { mapBackendError } from './backend-errors.js';
+import { THROTTLING_ERRORS, mapBackendError } from './backend-errors.js';
 import { ExpressionContext } from './expression.js';
 import { projectionExpression } from './items.js';
 import { keyOf } from './requests.js';
@@ -50,7 +50,7 @@ export interface BatchWriteResult {
   complete: boolean;
 }
 
-const RETRYABLE = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError']);
+const RETRYABLE = new Set([...THROTTLING_ERRORS, 'InternalServerError']);
 
 function chunks<T>(list: readonly T[], size: number): T[][] {
   const out: T[][] = [];

@@ -10,7 +10,7 @@ import type { ModelDef } from '../model/index.js';
 import { itemSize } from '../codec/size.js';
 import { keyFingerprint, keyFromObject, type LogicalItem } from '../codec/item.js';
 import { canonicalJson } from '../codec/canonical-json.js';
-import { mapBackendError } from './backend-errors.js';
+import { THROTTLING_ERRORS, mapBackendError } from './backend-errors.js';
 import { ExpressionContext } from './expression.js';
 import { projectionExpression } from './items.js';
 import type { PatchBody } from './patch.js';
@@ -24,7 +24,7 @@ const IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000;
 const IDEMPOTENCY_MAX_ENTRIES = 10_000;
 const OPS = new Set(['create', 'put', 'update', 'delete', 'check']);
 const RETRYABLE_REASONS = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
-const RETRYABLE_ERRORS = new Set(['TransactionInProgressException', 'ThrottlingException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded']);
+const RETRYABLE_ERRORS = new Set(['TransactionInProgressException', ...THROTTLING_ERRORS]);
 
 export interface TransactionOptions {
   readonly client: DynamoDBClient;

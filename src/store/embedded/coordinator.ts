@@ -21,6 +21,7 @@ import {
   type TransactWriteItemsCommandInput,
   type TransactWriteItemsCommandOutput,
 } from '@aws-sdk/client-dynamodb';
+import { isConditionFailure } from '../backend-errors.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -77,10 +78,6 @@ function mismatch(): IdempotentParameterMismatchException {
     $metadata: { httpStatusCode: 400 },
     message: 'Request parameters do not match the parameters of the original request with the same ClientRequestToken',
   });
-}
-
-function isConditionFailure(err: unknown): boolean {
-  return (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 }
 
 // ---------------------------------------------------------------------------------------------- stable keys
