@@ -48,40 +48,12 @@ export function encodeAttributeForWrite(model: ModelDef, attr: DmsAttribute, val
   return av;
 }
 
-interface IndexKeyRole {
-  /** The indexes the attribute is a key of. */
-  readonly indexes: string;
-  /** DynamoDB's limit for the value: 1024 bytes if it is any index's sort key, else 2048 (partition key). */
-  readonly maxBytes: number;
-}
-
-const indexKeyRoles = new WeakMap<ModelDef, ReadonlyMap<string, IndexKeyRole>>();
-
-function indexKeyRole(model: ModelDef, name: string): IndexKeyRole | undefined {
-  let roles = indexKeyRoles.get(model);
-  if (!roles) {
-    const byAttr = new Map<string, { names: string[]; sort: boolean }>();
-    for (const index of model.indexes.values()) {
-      for (const [key, sort] of [[index.partition, false], [index.sort, true]] as const) {
-        if (!key) continue;
-        const role = byAttr.get(key.attribute) ?? { names: [], sort: false };
-        role.names.push(index.name);
-        role.sort ||= sort;
-        byAttr.set(key.attribute, role);
-      }
-    }
-    roles = new Map([...byAttr].map(([attr, r]) => [attr, { indexes: r.names.join(', '), maxBytes: r.sort ? 1024 : 2048 }]));
-    indexKeyRoles.set(model, roles);
-  }
-  return roles.get(name);
-}
-
 /**
  * DynamoDB refuses an index key value that is empty or over the index key size limits, failing the whole write;
  * dynalite stores it. Checked here so the embedded store behaves like production.
  */
 function checkIndexKeyValue(model: ModelDef, name: string, av: AttributeValue): void {
-  const role = indexKeyRole(model, name);
+  const role = model.indexKeyRoles.get(name);
   if (!role) return;
   const bytes = av.S !== undefined ? Buffer.byteLength(av.S) : av.B!.length;
   if (bytes === 0) {
@@ -122,14 +94,10 @@ export function encodeBody(model: ModelDef, body: unknown): EncodedBody {
       throw new SidecarError('ErrMissingPrimaryKey', 400, `missing key attribute ${key.attribute}`, { attribute: key.attribute });
     }
   }
-  for (const attr of model.attributes.values()) {
-    if (attr.required && !model.lifecycle.has(attr.attribute) && !(attr.attribute in attrs)) {
-      throw invalidItem(`missing required attribute ${attr.attribute}`, attr.attribute);
-    }
+  for (const name of model.requiredWritable) {
+    if (!(name in attrs)) throw invalidItem(`missing required attribute ${name}`, name);
   }
-  const absent = [...model.attributes.keys()].filter(
-    (n) => !(n in attrs) && !isKeyAttribute(model, n) && !model.lifecycle.has(n),
-  );
+  const absent = model.replaceable.filter((n) => !(n in attrs));
   return { attrs, absent, expectedVersion };
 }
 

@@ -10,7 +10,7 @@ export interface BatchRoutesOptions {
 
 function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number): void {
   const tags = [model.name];
-  const keys = [model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])];
+  const keys = [...model.keyAttributes];
   const key = Type.Ref(`${model.name}Key`);
   const complete = Type.Boolean({ description: 'false when some entries were still unprocessed at the retry deadline' });
   app.post(

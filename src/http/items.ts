@@ -72,7 +72,7 @@ function withEtag(model: ModelDef, reply: FastifyReply, item: LogicalItem): Logi
 function registerModel(app: FastifyInstance, model: ModelDef): void {
   const base = `/v1/models/${model.name}/items`;
   const itemPath = model.sortKey ? `${base}/:pk/:sk` : `${base}/:pk`;
-  const keys = [model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])];
+  const keys = [...model.keyAttributes];
   const tags = [model.name];
   const config = (op: string, itemBody: boolean): RouteErrorContext => ({ model: model.name, op, keys, itemBody });
   const itemResponse = (status: number, description: string) => ({

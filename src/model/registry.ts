@@ -18,7 +18,22 @@ export interface ModelDef {
   /** Attribute names the sidecar owns: callers never write them. */
   readonly lifecycle: ReadonlySet<string>;
   readonly encrypted: ReadonlySet<string>;
+  /** Partition key attribute, then the sort key's if any. */
+  readonly keyAttributes: readonly string[];
+  /** Attributes a create/put must carry: required and not lifecycle. */
+  readonly requiredWritable: readonly string[];
+  /** Declared attributes a put replaces (removes when absent from the body): not keys, not lifecycle. */
+  readonly replaceable: readonly string[];
+  /** Attributes that are a key of some secondary index. */
+  readonly indexKeyRoles: ReadonlyMap<string, IndexKeyRole>;
   readonly schemas: ModelSchemas;
+}
+
+export interface IndexKeyRole {
+  /** The indexes the attribute is a key of, comma-separated. */
+  readonly indexes: string;
+  /** DynamoDB's limit for the value: 1024 bytes if it is any index's sort key, else 2048 (partition key). */
+  readonly maxBytes: number;
 }
 
 /** Physical shape of one DynamoDB table, merged over every model stored in it. */
@@ -35,6 +50,20 @@ function attributeWithRole(model: DmsModel, role: string): string | undefined {
   return model.attributes.find((a) => a.roles?.includes(role))?.attribute;
 }
 
+function indexKeyRoles(indexes: readonly DmsIndex[]): Map<string, IndexKeyRole> {
+  const byAttr = new Map<string, { names: string[]; sort: boolean }>();
+  for (const index of indexes) {
+    for (const [key, sort] of [[index.partition, false], [index.sort, true]] as const) {
+      if (!key) continue;
+      const role = byAttr.get(key.attribute) ?? { names: [], sort: false };
+      role.names.push(index.name);
+      role.sort ||= sort;
+      byAttr.set(key.attribute, role);
+    }
+  }
+  return new Map([...byAttr].map(([attr, r]) => [attr, { indexes: r.names.join(', '), maxBytes: r.sort ? 1024 : 2048 }]));
+}
+
 function resolveModel(loaded: LoadedModel): ModelDef {
   const dms = loaded.model;
   const attributes = new Map(dms.attributes.map((a) => [a.attribute, a] as const));
@@ -44,6 +73,7 @@ function resolveModel(loaded: LoadedModel): ModelDef {
   const updatedAt = attributeWithRole(dms, 'updated_at');
   const version = attributeWithRole(dms, 'version');
   const lifecycle = new Set([createdAt, updatedAt, version].filter((a): a is string => a !== undefined));
+  const keyAttributes = [partitionKey.attribute, ...(sortKey ? [sortKey.attribute] : [])];
   const def = {
     name: dms.name,
     table: dms.table.name,
@@ -59,6 +89,10 @@ function resolveModel(loaded: LoadedModel): ModelDef {
     ttl: attributeWithRole(dms, 'ttl'),
     lifecycle,
     encrypted: new Set(dms.attributes.filter((a) => a.encryption !== undefined).map((a) => a.attribute)),
+    keyAttributes,
+    requiredWritable: dms.attributes.filter((a) => a.required && !lifecycle.has(a.attribute)).map((a) => a.attribute),
+    replaceable: dms.attributes.map((a) => a.attribute).filter((n) => !keyAttributes.includes(n) && !lifecycle.has(n)),
+    indexKeyRoles: indexKeyRoles(dms.indexes ?? []),
   };
   return { ...def, schemas: buildModelSchemas(def) };
 }

@@ -58,8 +58,7 @@ function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
   }
 }
 
-const isKey = (model: SchemaSource, name: string) =>
-  name === model.partitionKey.attribute || name === model.sortKey?.attribute;
+const isKey = (model: SchemaSource, name: string) => model.keyAttributes.includes(name);
 
 function nullable(model: SchemaSource, attr: DmsAttribute, schema: TSchema): TSchema {
   if (isKey(model, attr.attribute) || attr.required || attr.type === 'NULL') return schema;
@@ -122,7 +121,7 @@ function patchBody(model: SchemaSource): TObject {
 function itemSchema(model: SchemaSource): TObject {
   const schema = Type.Object({}, { $id: model.name, additionalProperties: false });
   schema.properties = properties(model, () => true);
-  schema.required = [model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])];
+  schema.required = [...model.keyAttributes];
   return schema;
 }
 

@@ -131,7 +131,7 @@ export class ItemStore {
 
 /** Projection by attribute name; keys are always included so every returned item is addressable. */
 export function projectionExpression(model: ModelDef, fields: readonly string[], ctx: ExpressionContext): string {
-  const names = new Set([model.partitionKey.attribute, ...(model.sortKey ? [model.sortKey.attribute] : [])]);
+  const names = new Set(model.keyAttributes);
   for (const field of fields) {
     if (!model.attributes.has(field)) throw invalidItem(`unknown attribute ${field} in fields`, field);
     names.add(field);
