@@ -49,3 +49,9 @@ export class SidecarError extends Error {
 
 export const invalidItem = (detail: string, attribute?: string): SidecarError =>
   new SidecarError('ErrInvalidItem', 400, detail, attribute === undefined ? undefined : { attribute });
+
+/** Attaches `cause` without making it enumerable (so it never lands in a problem body or a log line by accident). */
+export function withCause(error: SidecarError, cause: unknown): SidecarError {
+  Object.defineProperty(error, 'cause', { value: cause, enumerable: false, configurable: true, writable: true });
+  return error;
+}

@@ -15,7 +15,7 @@ const NULL: AttributeValue = { NULL: true };
  * Defines an own enumerable property, so keys like `__proto__` stay data
  * instead of invoking the prototype setter.
  */
-function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { encodeBase64 } from '../codec/index.js';
 import type { DataKey } from './envelope.js';
 import type { KeyProvider } from './providers.js';
 
@@ -73,7 +74,7 @@ export class CachingKeyProvider {
       const entry: CurrentKey = { key: { plaintext, edk }, createdAt: this.#now(), uses: 0 };
       this.#current = entry;
       // What this instance writes, it can read back without a provider call.
-      this.#plain.set(edkKey(edk), { plaintext, expiresAt: entry.createdAt + this.#maxAgeMs });
+      this.#plain.set(encodeBase64(edk), { plaintext, expiresAt: entry.createdAt + this.#maxAgeMs });
       return entry;
     })();
     this.#generating = p;
@@ -109,7 +110,7 @@ export class CachingKeyProvider {
 
   /** Plaintext of a stored envelope's data key; one provider call per cold edk, however many callers. */
   plaintextFor(edk: Uint8Array): Promise<Buffer> {
-    const k = edkKey(edk);
+    const k = encodeBase64(edk);
     const cached = this.#plain.get(k);
     if (cached !== undefined) {
       if (this.#now() < cached.expiresAt) {
@@ -145,6 +146,3 @@ export class CachingKeyProvider {
   }
 }
 
-function edkKey(edk: Uint8Array): string {
-  return Buffer.from(edk.buffer, edk.byteOffset, edk.byteLength).toString('base64');
-}

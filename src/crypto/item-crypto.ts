@@ -1,5 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { SidecarError } from '../errors.js';
+import { setOwn } from '../codec/index.js';
+import { SidecarError, withCause } from '../errors.js';
 import type { CachingKeyProvider } from './cache.js';
 import { openParsed, parseEnvelope, sealAttribute, type ParsedEnvelope } from './envelope.js';
 
@@ -9,10 +10,6 @@ export interface ModelEncryptionInfo {
 }
 
 type Item = Record<string, AttributeValue>;
-
-function setOwn(target: Item, key: string, value: AttributeValue): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
 
 /** Encrypted attributes of `model` present in `item`, in item order. */
 function presentEncrypted(model: ModelEncryptionInfo, item: Item): string[] {
@@ -36,9 +33,7 @@ function notConfigured(model: ModelEncryptionInfo, attribute: string, action: 'w
 /** Adds the attribute name to an envelope error raised while fetching its data key. */
 function forAttribute(err: unknown, attribute: string): unknown {
   if (err instanceof SidecarError && err.code === 'ErrInvalidEncryptedEnvelope' && err.extra?.attribute === undefined) {
-    const out = new SidecarError(err.code, err.status, `attribute ${attribute}: ${err.detail}`, { ...err.extra, attribute });
-    Object.defineProperty(out, 'cause', { value: err, enumerable: false, configurable: true, writable: true });
-    return out;
+    return withCause(new SidecarError(err.code, err.status, `attribute ${attribute}: ${err.detail}`, { ...err.extra, attribute }), err);
   }
   return err;
 }

@@ -1,4 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { encodeBase64, setOwn } from '../codec/index.js';
 import { SidecarError } from '../errors.js';
 
 /**
@@ -22,9 +23,6 @@ const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const invalid = (reason: string): SidecarError =>
   new SidecarError('ErrInvalidEncryptedEnvelope', 500, `decrypted payload is not a valid typed value: ${reason}`);
 
-function b64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
 
 /** Go's json.Marshal sorts map keys by their UTF-8 bytes (not UTF-16 code units). */
 function compareUtf8(a: string, b: string): number {
@@ -38,12 +36,12 @@ function stringArray(values: readonly string[]): string {
 function encodeJson(av: AttributeValue): string {
   if (av.S !== undefined) return `{"t":"S","s":${JSON.stringify(av.S)}}`;
   if (av.N !== undefined) return `{"t":"N","n":${JSON.stringify(av.N)}}`;
-  if (av.B !== undefined) return `{"t":"B","b":"${b64(av.B)}"}`;
+  if (av.B !== undefined) return `{"t":"B","b":"${encodeBase64(av.B)}"}`;
   if (av.BOOL !== undefined) return `{"t":"BOOL","bool":${av.BOOL ? 'true' : 'false'}}`;
   if (av.NULL !== undefined) return '{"t":"NULL","null":true}';
   if (av.SS !== undefined) return `{"t":"SS","ss":${stringArray(av.SS)}}`;
   if (av.NS !== undefined) return `{"t":"NS","ns":${stringArray(av.NS)}}`;
-  if (av.BS !== undefined) return `{"t":"BS","bs":[${av.BS.map((b) => `"${b64(b)}"`).join(',')}]}`;
+  if (av.BS !== undefined) return `{"t":"BS","bs":[${av.BS.map((b) => `"${encodeBase64(b)}"`).join(',')}]}`;
   if (av.L !== undefined) return `{"t":"L","l":[${av.L.map(encodeJson).join(',')}]}`;
   if (av.M !== undefined) {
     const m = av.M;
@@ -62,11 +60,6 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 function isObject(v: Json | undefined): v is { [key: string]: Json } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Define rather than assign, so keys such as `__proto__` stay ordinary own properties. */
-function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function decodeBinary(v: Json, type: string): Uint8Array {

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { SidecarError } from '../errors.js';
+import { SidecarError, withCause } from '../errors.js';
 import { DATA_KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './envelope.js';
 
 /** Source of data keys: generates fresh ones and decrypts the `edk` of stored envelopes. */
@@ -20,11 +20,6 @@ export interface CallCounters {
 }
 
 export const newCallCounters = (): CallCounters => ({ generateDataKey: 0, decrypt: 0 });
-
-function withCause(error: SidecarError, cause: unknown): SidecarError {
-  Object.defineProperty(error, 'cause', { value: cause, enumerable: false, configurable: true, writable: true });
-  return error;
-}
 
 const KMS_THROTTLES = new Set(['ThrottlingException', 'LimitExceededException']);
 const KMS_BAD_EDK = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
