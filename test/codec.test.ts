@@ -4,7 +4,7 @@ import type { DmsAttribute } from '../src/dms/types.js';
 import { SidecarError } from '../src/errors.js';
 import {
   MAX_ITEM_BYTES,
-  assertItemSize,
+  checkItemSize,
   attributeValueSize,
   canonicalJson,
   decodeBase64,
@@ -376,6 +376,6 @@ t.test('item size', async (t) => {
   t.equal(attributeValueSize({ BS: [new Uint8Array(2), new Uint8Array(3)] }), 5);
   t.equal(itemSize({ pk: { S: 'abc' }, n: { N: '1' } }), 2 + 3 + 1 + 2);
   t.equal(MAX_ITEM_BYTES, 409600);
-  assertItemSize({ pk: { S: 'x'.repeat(MAX_ITEM_BYTES - 2) } });
-  t.throws(() => assertItemSize({ pk: { S: 'x'.repeat(MAX_ITEM_BYTES - 1) } }), { code: 'ErrInvalidItem' });
+  checkItemSize({ pk: { S: 'x'.repeat(MAX_ITEM_BYTES - 2) } });
+  t.throws(() => checkItemSize({ pk: { S: 'x'.repeat(MAX_ITEM_BYTES - 1) } }), { code: 'ErrInvalidItem' });
 });

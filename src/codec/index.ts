@@ -3,4 +3,4 @@ export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from './
 export { canonicalJson, isPlainObject, isWellFormed } from './canonical-json.js';
 export { formatRfc3339Nano, parseRfc3339, toEpochSeconds } from './time.js';
 export { MAX_NESTING_DEPTH, decodeNatural, decodeValue, encodeNatural, encodeTtl, encodeValue, isEmpty, setOwn } from './value.js';
-export { MAX_ITEM_BYTES, assertItemSize, attributeValueSize, itemSize } from './size.js';
+export { MAX_ITEM_BYTES, checkItemSize, attributeValueSize, itemSize } from './size.js';

@@ -4,7 +4,7 @@ import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { decodeBase64Url } from './binary.js';
 import { toN } from './number.js';
-import { MAX_ITEM_BYTES, itemSize } from './size.js';
+export { checkItemSize } from './size.js';
 import { toEpochSeconds } from './time.js';
 import { decodeValue, encodeValue } from './value.js';
 
@@ -101,12 +101,6 @@ export function encodeBody(model: ModelDef, body: unknown): EncodedBody {
   return { attrs, absent, expectedVersion };
 }
 
-export function checkItemSize(item: AvItem): void {
-  const size = itemSize(item);
-  if (size > MAX_ITEM_BYTES) {
-    throw invalidItem(`item is ${size} bytes once encoded; DynamoDB's limit is ${MAX_ITEM_BYTES} bytes`);
-  }
-}
 
 /** Decode a stored (already decrypted) item to logical JSON; attributes not declared in the model are left out. */
 export function decodeItem(model: ModelDef, item: AvItem): LogicalItem {

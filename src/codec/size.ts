@@ -45,9 +45,9 @@ export function itemSize(item: Record<string, AttributeValue>): number {
 }
 
 /** invalidItem when the item is over DynamoDB's 400 KB limit. */
-export function assertItemSize(item: Record<string, AttributeValue>): void {
+export function checkItemSize(item: Record<string, AttributeValue>): void {
   const size = itemSize(item);
   if (size > MAX_ITEM_BYTES) {
-    throw invalidItem(`item is ${size} bytes, above the DynamoDB limit of ${MAX_ITEM_BYTES} bytes`);
+    throw invalidItem(`item is ${size} bytes once encoded; DynamoDB's limit is ${MAX_ITEM_BYTES} bytes`);
   }
 }

@@ -74,12 +74,6 @@ export function sealAttribute(attribute: string, av: AttributeValue, dataKey: Da
   };
 }
 
-/** True when `av` has the outer shape of an envelope (an M holding `v`); no field validation. */
-export function looksLikeEnvelope(av: AttributeValue | undefined): boolean {
-  const m = av === undefined ? undefined : onlyMember(av, 'M');
-  return typeof m === 'object' && m !== null && Object.hasOwn(m, 'v');
-}
-
 /**
  * Strictly validate an envelope's shape: an M with exactly v (N "1"), edk (non-empty B),
  * nonce (12-byte B) and ct (B of at least the 16-byte tag). Errors name the field, never a value.

@@ -3,7 +3,6 @@ export {
   aadFor,
   DATA_KEY_BYTES,
   ENVELOPE_VERSION,
-  looksLikeEnvelope,
   NONCE_BYTES,
   openAttribute,
   openParsed,

@@ -66,11 +66,6 @@ export class ExtensionsApiClient {
     this.#port = match[2] ? Number(match[2]) : 80;
   }
 
-  /** The `Lambda-Extension-Identifier` returned by `register`. */
-  get identifier(): string | undefined {
-    return this.#identifier;
-  }
-
   /** `POST /register`: must happen during the init phase; `name` is the file name of the extension in /opt/extensions. */
   async register(name: string, events: readonly ExtensionEventType[] = ['INVOKE', 'SHUTDOWN']): Promise<RegisterResponse> {
     const res = await this.#call('POST', '/register', { 'Lambda-Extension-Name': name }, { events });

@@ -26,10 +26,6 @@ export class RetryBudget {
     this.#deadline = Date.now() + policy.deadlineMs;
   }
 
-  get attempts(): number {
-    return this.#attempt;
-  }
-
   /** Wait before the next attempt; false when attempts or time have run out. */
   async wait(): Promise<boolean> {
     if (this.#attempt + 1 >= this.#policy.maxAttempts) return false;
