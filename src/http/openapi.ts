@@ -20,8 +20,10 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
 /** `/openapi.json` and `/openapi.yaml`, served from the same generated document. */
 export async function openApiRoutes(app: FastifyInstance): Promise<void> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The document is fixed once the routes are registered; its YAML form is made on first request and kept.
+  let yaml: string | undefined;
   app.get('/openapi.yaml', { schema: { hide: true } }, async (_req, reply) =>
-    reply.type('application/yaml').send(openApiYaml(app)),
+    reply.type('application/yaml').send((yaml ??= openApiYaml(app))),
   );
 }
 

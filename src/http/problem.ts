@@ -134,7 +134,8 @@ export function toSidecarError(err: FastifyError, route: RouteErrorContext): Sid
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: SidecarError): FastifyReply {
-  if (error.code === 'ErrThrottled' || error.code === 'ErrPartnerCredentials' || error.code === 'ErrOverloaded' || (error.code === 'ErrBackendUnavailable' && error.status === 503)) {
+  // Every 503 (throttled, overloaded, backend or partner credentials unavailable) is worth retrying: say when.
+  if (error.status === 503) {
     reply.header('retry-after', String(error.extra?.retryAfter ?? 1));
   }
   const { retryAfter: _omit, ...extra } = error.extra ?? {};
