@@ -72,6 +72,15 @@ function checkKeyValue(model: ModelDef, attr: DmsAttribute, av: AttributeValue):
   if (bytes > max) throw invalidItem(`key attribute ${attr.attribute} is ${bytes} bytes; DynamoDB allows at most ${max}`, attr.attribute);
 }
 
+/** A new item's lifecycle: createdAt = updatedAt = `now`, version 0 (each when the model has it). */
+export function withNewLifecycle(model: ModelDef, attrs: AvItem, now: string): AvItem {
+  const item: AvItem = { ...attrs };
+  if (model.createdAt) item[model.createdAt] = { S: now };
+  if (model.updatedAt) item[model.updatedAt] = { S: now };
+  if (model.version) item[model.version] = { N: '0' };
+  return item;
+}
+
 /** Encode a create/put body: validates unknown, missing and mistyped attributes. */
 export function encodeBody(model: ModelDef, body: unknown): EncodedBody {
   if (!isPlainObject(body)) throw invalidItem('item must be a JSON object');
@@ -169,4 +178,15 @@ export function keyFingerprint(table: string, key: AvItem): string {
     const value = av.S ?? av.N ?? (av.B ? Buffer.from(av.B).toString('base64') : '');
     return `${name}\u0000${av.S !== undefined ? 'S' : av.N !== undefined ? 'N' : 'B'}\u0000${value}`;
   })].join('\u0001');
+}
+
+/** Refuses a request naming one item twice (`what[i] repeats a key`); returns each key's fingerprint, in order. */
+export function uniqueKeys(keys: readonly (readonly [table: string, key: AvItem])[], what: string): string[] {
+  const seen = new Set<string>();
+  return keys.map(([table, key], i) => {
+    const fp = keyFingerprint(table, key);
+    if (seen.has(fp)) throw new SidecarError('ErrInvalidRequest', 400, `${what}[${i}] repeats a key already in this request`);
+    seen.add(fp);
+    return fp;
+  });
 }

@@ -12,6 +12,8 @@ import {
   encodeBody,
   keyFingerprint,
   keyFromObject,
+  uniqueKeys,
+  withNewLifecycle,
   type AvItem,
   type LogicalItem,
 } from '../codec/item.js';
@@ -63,15 +65,6 @@ function checkCount(kind: string, count: number, max: number): void {
   if (count > max) throw new SidecarError('ErrInvalidRequest', 400, `${kind} takes at most ${max} entries per request; got ${count}`);
 }
 
-function uniqueKeys(model: ModelDef, keys: AvItem[], what: string): void {
-  const seen = new Set<string>();
-  keys.forEach((key, i) => {
-    const fp = keyFingerprint(model.table, key);
-    if (seen.has(fp)) throw new SidecarError('ErrInvalidRequest', 400, `${what}[${i}] repeats a key already in this request`);
-    seen.add(fp);
-  });
-}
-
 /** BatchGetItem / BatchWriteItem in DynamoDB-sized chunks, unprocessed entries retried until the deadline. */
 export class BatchStore {
   readonly #options: BatchOptions;
@@ -84,7 +77,7 @@ export class BatchStore {
     if (!Array.isArray(rawKeys)) throw new SidecarError('ErrInvalidRequest', 400, 'keys must be an array');
     checkCount('keys', rawKeys.length, this.#options.maxItems);
     const keys = rawKeys.map((k, i) => keyFromObject(model, k, `keys[${i}]`));
-    uniqueKeys(model, keys, 'keys');
+    const fingerprints = uniqueKeys(keys.map((key) => [model.table, key] as const), 'keys');
     const ctx = new ExpressionContext();
     const projection = options.fields?.length ? projectionExpression(model, options.fields, ctx) : undefined;
     const results = await mapBounded(chunks(keys, GET_CHUNK), this.#options.concurrency, (chunk) =>
@@ -99,7 +92,7 @@ export class BatchStore {
       for (const item of r.items) found.set(keyFingerprint(model.table, keyOf(model, item)), item);
       unprocessed.push(...r.unprocessed);
     }
-    const stored = keys.map((k) => found.get(keyFingerprint(model.table, k))).filter((i): i is AvItem => i !== undefined);
+    const stored = fingerprints.map((fp) => found.get(fp)).filter((i): i is AvItem => i !== undefined);
     const items = await readItems(this.#options.crypto, model, stored);
     this.#options.onUnprocessed?.(model.name, 'batch-get', unprocessed.length);
     return { items, unprocessedKeys: unprocessed.map((k) => decodeItem(model, k)), complete: unprocessed.length === 0 };
@@ -112,7 +105,7 @@ export class BatchStore {
     checkCount('puts + deletes', puts.length + deletes.length, this.#options.maxItems);
     const putItems = await Promise.all(puts.map((body, i) => this.#encodePut(model, body, i)));
     const deleteKeys = deletes.map((k, i) => keyFromObject(model, k, `deletes[${i}]`));
-    uniqueKeys(model, [...putItems.map((p) => keyOf(model, p)), ...deleteKeys], 'puts/deletes');
+    uniqueKeys([...putItems.map((p) => keyOf(model, p)), ...deleteKeys].map((key) => [model.table, key] as const), 'puts/deletes');
     await this.#carryLifecycle(model, putItems);
     const requests: WriteRequest[] = [
       ...putItems.map((Item) => ({ PutRequest: { Item } })),
@@ -134,11 +127,7 @@ export class BatchStore {
     if (encoded.expectedVersion !== undefined) {
       throw new SidecarError('ErrInvalidRequest', 400, `puts[${i}]: a batch put cannot check a version; use a transaction or PUT with If-Match`);
     }
-    const item: AvItem = { ...encoded.attrs };
-    const now = this.#options.now();
-    if (model.createdAt) item[model.createdAt] = { S: now };
-    if (model.updatedAt) item[model.updatedAt] = { S: now };
-    if (model.version) item[model.version] = { N: '0' };
+    const item = withNewLifecycle(model, encoded.attrs, this.#options.now());
     const sealed = await this.#options.crypto.encryptItem(model, item);
     checkItemSize(sealed);
     return sealed;
@@ -151,10 +140,7 @@ export class BatchStore {
   async #carryLifecycle(model: ModelDef, items: AvItem[]): Promise<void> {
     if (items.length === 0 || (!model.createdAt && !model.version)) return;
     const ctx = new ExpressionContext();
-    const projection = [model.partitionKey.attribute, model.sortKey?.attribute, model.createdAt, model.version]
-      .filter((n): n is string => n !== undefined)
-      .map((n) => ctx.path(n))
-      .join(', ');
+    const projection = projectionExpression(model, [model.createdAt, model.version].filter((n): n is string => n !== undefined), ctx);
     const existing = new Map<string, AvItem>();
     const results = await mapBounded(chunks(items.map((i) => keyOf(model, i)), GET_CHUNK), this.#options.concurrency, (chunk) =>
       this.#getChunk(model, chunk, { ConsistentRead: true, ProjectionExpression: projection, ...ctx.attributes() }),

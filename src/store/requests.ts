@@ -13,6 +13,7 @@ import {
   encodeAttributeForWrite,
   encodeBody,
   sameAttributeValue,
+  withNewLifecycle,
   type AvItem,
 } from '../codec/item.js';
 import { compileCondition } from './condition.js';
@@ -87,10 +88,7 @@ const withCondition = (condition: string | undefined) => (condition ? { Conditio
 /** Create: fails when the key exists. Lifecycle: createdAt = updatedAt = now, version 0. */
 export async function buildCreate(model: ModelDef, body: unknown, condition: unknown, now: string, crypto: CryptoPort): Promise<BuiltPut> {
   const { attrs } = encodeBody(model, body);
-  const plainItem: AvItem = { ...attrs };
-  if (model.createdAt) plainItem[model.createdAt] = { S: now };
-  if (model.updatedAt) plainItem[model.updatedAt] = { S: now };
-  if (model.version) plainItem[model.version] = { N: '0' };
+  const plainItem = withNewLifecycle(model, attrs, now);
   const ctx = new ExpressionContext();
   const parts = [`attribute_not_exists(${ctx.path(model.partitionKey.attribute)})`];
   if (condition !== undefined) parts.push(compileCondition(model, condition, ctx));

@@ -8,7 +8,7 @@ import {
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { itemSize } from '../codec/size.js';
-import { keyFingerprint, keyFromObject, type LogicalItem } from '../codec/item.js';
+import { keyFingerprint, keyFromObject, uniqueKeys, type LogicalItem } from '../codec/item.js';
 import { canonicalJson } from '../codec/canonical-json.js';
 import { THROTTLING_ERRORS, mapBackendError } from './backend-errors.js';
 import { ExpressionContext } from './expression.js';
@@ -204,12 +204,7 @@ export class TransactionStore {
         throw prefixed(err, where);
       }
     });
-    const seen = new Set<string>();
-    entries.forEach((e, i) => {
-      const fp = keyFingerprint(e.model.table, e.request.Key);
-      if (seen.has(fp)) throw invalid(`items[${i}] repeats a key already in this request`);
-      seen.add(fp);
-    });
+    uniqueKeys(entries.map((e) => [e.model.table, e.request.Key] as const), 'items');
     try {
       const out = await this.#options.client.send(new TransactGetItemsCommand({ TransactItems: entries.map((e) => ({ Get: e.request })) }));
       const items = await Promise.all(
