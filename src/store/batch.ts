@@ -19,7 +19,7 @@ import {
 } from '../codec/item.js';
 import { THROTTLING_ERRORS, mapBackendError } from './backend-errors.js';
 import { ExpressionContext } from './expression.js';
-import { projectionExpression } from './items.js';
+import { projectionExpression, projectionParams } from './items.js';
 import { keyOf } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
 import { readItems, type CryptoPort } from './crypto-port.js';
@@ -78,13 +78,9 @@ export class BatchStore {
     checkCount('keys', rawKeys.length, this.#options.maxItems);
     const keys = rawKeys.map((k, i) => keyFromObject(model, k, `keys[${i}]`));
     const fingerprints = uniqueKeys(keys.map((key) => [model.table, key] as const), 'keys');
-    const ctx = new ExpressionContext();
-    const projection = options.fields?.length ? projectionExpression(model, options.fields, ctx) : undefined;
+    const projection = projectionParams(model, options.fields);
     const results = await mapBounded(chunks(keys, GET_CHUNK), this.#options.concurrency, (chunk) =>
-      this.#getChunk(model, chunk, {
-        ...(options.consistent ? { ConsistentRead: true } : {}),
-        ...(projection ? { ProjectionExpression: projection, ...ctx.attributes() } : {}),
-      }),
+      this.#getChunk(model, chunk, { ...(options.consistent ? { ConsistentRead: true } : {}), ...projection }),
     );
     const found = new Map<string, AvItem>();
     const unprocessed: AvItem[] = [];

@@ -70,15 +70,14 @@ export class ItemStore {
   }
 
   async get(model: ModelDef, key: AvItem, options: GetOptions = {}): Promise<LogicalItem | undefined> {
-    const ctx = new ExpressionContext();
-    const projection = options.fields?.length ? projectionExpression(model, options.fields, ctx) : undefined;
+    const projection = projectionParams(model, options.fields);
     try {
       const out = await this.#client.send(
         new GetItemCommand({
           TableName: model.table,
           Key: key,
           ConsistentRead: options.consistent === true,
-          ...(projection ? { ProjectionExpression: projection, ...ctx.attributes() } : {}),
+          ...projection,
         }),
       );
       return out.Item ? await readItem(this.#crypto, model, out.Item) : undefined;
@@ -127,6 +126,13 @@ export class ItemStore {
     if (!exists && missingIs404) return new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
     return new SidecarError('ErrConditionFailed', 412, 'the condition or expected version was not met');
   }
+}
+
+/** GetItem/BatchGet/TransactGet parameters projecting `fields` (none when no fields are asked for). */
+export function projectionParams(model: ModelDef, fields: readonly string[] | undefined): ReturnType<ExpressionContext['attributes']> & { ProjectionExpression?: string } {
+  if (!fields?.length) return {};
+  const ctx = new ExpressionContext();
+  return { ProjectionExpression: projectionExpression(model, fields, ctx), ...ctx.attributes() };
 }
 
 /** Projection by attribute name; keys are always included so every returned item is addressable. */

@@ -11,8 +11,7 @@ import { itemSize } from '../codec/size.js';
 import { keyFingerprint, keyFromObject, uniqueKeys, type LogicalItem } from '../codec/item.js';
 import { canonicalJson } from '../codec/canonical-json.js';
 import { THROTTLING_ERRORS, mapBackendError } from './backend-errors.js';
-import { ExpressionContext } from './expression.js';
-import { projectionExpression } from './items.js';
+import { projectionParams } from './items.js';
 import type { PatchBody } from './patch.js';
 import { buildCheck, buildCreate, buildDelete, buildReplace, buildUpdate, type BuiltWrite } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
@@ -196,10 +195,9 @@ export class TransactionStore {
         throw invalid(`${where}.fields must be an array of attribute names`);
       }
       try {
-        const ctx = new ExpressionContext();
-        const projection = fields?.length ? projectionExpression(model, fields as string[], ctx) : undefined;
+        const projection = projectionParams(model, fields as string[] | undefined);
         const k = keyFromObject(model, key, `${where}.key`);
-        return { model, request: { TableName: model.table, Key: k, ...(projection ? { ProjectionExpression: projection, ...ctx.attributes() } : {}) } };
+        return { model, request: { TableName: model.table, Key: k, ...projection } };
       } catch (err) {
         throw prefixed(err, where);
       }
