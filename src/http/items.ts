@@ -6,7 +6,7 @@ import { keyFromPath, type LogicalItem } from '../codec/item.js';
 import type { Expected } from '../store/items.js';
 import type { PatchBody } from '../store/patch.js';
 import { BooleanQuery, problemResponses } from './schemas.js';
-import type { RouteErrorContext } from './problem.js';
+import { IF_MATCH_HINT, type RouteErrorContext } from './problem.js';
 import { parseJsonBody } from './json-body.js';
 
 export interface ItemRoutesOptions {
@@ -32,7 +32,7 @@ export function parseIfMatch(header: string | undefined): Expected {
   const value = header.trim();
   if (value === '*') return '*';
   const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(value);
-  if (!match) throw new SidecarError('ErrInvalidRequest', 400, 'If-Match must be a version ETag like "3", or *');
+  if (!match) throw new SidecarError('ErrInvalidRequest', 400, IF_MATCH_HINT);
   return Number(match[1]);
 }
 

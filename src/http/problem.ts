@@ -57,9 +57,11 @@ function attributeFromPath(instancePath: string): string | undefined {
   return first.length > 0 ? first.map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : undefined;
 }
 
+export const IF_MATCH_HINT = 'If-Match must be a version ETag like "3", or *';
+
 /** What a header must look like, in words rather than the schema's regular expression. */
 const HEADER_HINTS: Record<string, string> = {
-  'if-match': 'If-Match must be a version ETag like "3", or *',
+  'if-match': IF_MATCH_HINT,
 };
 
 const OPERATOR_SETS = new Map<string, readonly string[]>([

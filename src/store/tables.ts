@@ -58,13 +58,17 @@ async function tableExists(client: DynamoDBClient, name: string): Promise<boolea
   }
 }
 
+const indexesOfType = (table: TableDef, type: DmsIndex['type']): (GlobalSecondaryIndex & LocalSecondaryIndex)[] =>
+  table.indexes
+    .filter((i) => i.type === type)
+    .map((i) => ({ IndexName: i.name, KeySchema: keySchema(i.partition, i.sort), Projection: projection(i) }));
+
+const waitUntilActive = (client: DynamoDBClient, name: string) =>
+  waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: name });
+
 async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: boolean): Promise<void> {
-  const gsis: GlobalSecondaryIndex[] = table.indexes
-    .filter((i) => i.type === 'GSI')
-    .map((i) => ({ IndexName: i.name, KeySchema: keySchema(i.partition, i.sort), Projection: projection(i) }));
-  const lsis: LocalSecondaryIndex[] = table.indexes
-    .filter((i) => i.type === 'LSI')
-    .map((i) => ({ IndexName: i.name, KeySchema: keySchema(i.partition, i.sort), Projection: projection(i) }));
+  const gsis = indexesOfType(table, 'GSI');
+  const lsis = indexesOfType(table, 'LSI');
   await client.send(
     new CreateTableCommand({
       TableName: table.name,
@@ -75,7 +79,7 @@ async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: b
       ...(lsis.length > 0 ? { LocalSecondaryIndexes: lsis } : {}),
     }),
   );
-  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: table.name });
+  await waitUntilActive(client, table.name);
   if (enableTtl && table.ttlAttribute) {
     await client.send(
       new UpdateTimeToLiveCommand({
@@ -102,7 +106,7 @@ export async function ensureTables(
     } catch (err) {
       // Another process created it between our DescribeTable and CreateTable: it exists now, which is all we need.
       if ((err as Error).name !== 'ResourceInUseException') throw err;
-      await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: table.name });
+      await waitUntilActive(client, table.name);
     }
   });
   return { created: missing.map((t) => t.name), existing };
