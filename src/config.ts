@@ -36,6 +36,10 @@ export interface SidecarConfig {
   /** Swagger UI at /docs (off by default when NODE_ENV=production). */
   readonly docs: boolean;
   readonly maxEventLoopDelayMs: number;
+  /** A request whose headers and body have not all arrived after this long is answered 408 and its connection closed. */
+  readonly requestTimeoutMs: number;
+  /** Open client connections at most; connections over it are closed at once (keeps descriptors for the rest). */
+  readonly maxConnections: number;
 }
 
 export class ConfigError extends Error {
@@ -79,6 +83,8 @@ export const OPTIONS = {
   dataKeyMaxUses: { flag: 'data-key-max-uses', env: 'DATA_KEY_MAX_USES', type: 'string', fallback: '10000', help: 'reuse a data key for at most this many values (max 10000)' },
   docs: { flag: 'docs', env: 'DOCS', type: 'string', fallback: '', help: 'serve Swagger UI at /docs (default: true, false when NODE_ENV=production)' },
   maxEventLoopDelayMs: { flag: 'max-event-loop-delay-ms', env: 'MAX_EVENT_LOOP_DELAY_MS', type: 'string', fallback: '1000', help: 'shed load with 503 above this event-loop delay (0 = never)' },
+  requestTimeoutMs: { flag: 'request-timeout-ms', env: 'REQUEST_TIMEOUT_MS', type: 'string', fallback: '30000', help: 'answer 408 and close when headers and body take longer than this to arrive' },
+  maxConnections: { flag: 'max-connections', env: 'MAX_CONNECTIONS', type: 'string', fallback: '', help: 'most open client connections; more are closed at once (default: the open-files limit minus a reserve)' },
   authTokenFile: { flag: 'auth-token-file', env: 'AUTH_TOKEN_FILE', type: 'string', fallback: '', help: 'file holding the bearer token callers must send (or set AUTH_TOKEN)' },
 } as const satisfies Record<Key, OptionSpec>;
 
@@ -112,6 +118,29 @@ export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1' || host === '::ffff:127.0.0.1';
+}
+
+export const MIN_AUTH_TOKEN_LENGTH = 16;
+
+/** Soft RLIMIT_NOFILE of this process (Linux: /proc/self/limits), undefined where it cannot be read. */
+export function openFilesLimit(limits = '/proc/self/limits'): number | undefined {
+  try {
+    const line = readFileSync(limits, 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
+    return soft && /^\d+$/.test(soft) ? Number(soft) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Connections that fit under the open-files limit with a reserve left for backend sockets, LevelDB, logs and
+ * files (a quarter of the limit, 64 to 1024); 768 where the limit cannot be read (fits under 1024, Lambda's).
+ */
+export function defaultMaxConnections(softLimit = openFilesLimit()): number {
+  if (softLimit === undefined) return 768;
+  const reserve = Math.min(1024, Math.max(64, Math.floor(softLimit / 4)));
+  return Math.max(16, softLimit - reserve);
 }
 
 function readSecretFile(name: string, file: string): string {
@@ -190,6 +219,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
   }
   const authTokenFile = text('authTokenFile');
   const authToken = authTokenFile ? readSecretFile(label('authTokenFile'), authTokenFile) : env.AUTH_TOKEN || undefined;
+  if (authToken !== undefined && authToken.length < MIN_AUTH_TOKEN_LENGTH) {
+    throw new ConfigError(
+      `${label('authTokenFile')} (or AUTH_TOKEN): the bearer token must be at least ${MIN_AUTH_TOKEN_LENGTH} characters, got ${authToken.length}`,
+    );
+  }
   const socket = text('socket') || undefined;
   const host = text('host');
   if (!socket && !isLoopback(host) && !authToken) {
@@ -223,6 +257,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     authToken,
     docs: text('docs') === '' ? env.NODE_ENV !== 'production' : bool(label('docs'), text('docs')),
     maxEventLoopDelayMs: integer(label('maxEventLoopDelayMs'), text('maxEventLoopDelayMs'), 0, 60_000),
+    requestTimeoutMs: integer(label('requestTimeoutMs'), text('requestTimeoutMs'), 100, 600_000),
+    maxConnections: text('maxConnections') === '' ? defaultMaxConnections() : integer(label('maxConnections'), text('maxConnections'), 1, 1_000_000),
   };
   return { config, flags: { help: values.help === true, printOpenapi: values['print-openapi'] === true } };
 }

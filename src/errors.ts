@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'ErrPartnerCredentials'
   | 'ErrUnauthorized'
   | 'ErrOverloaded'
+  | 'ErrRequestTimeout'
   | 'ErrInternal';
 
 /**

@@ -1,10 +1,11 @@
-import { existsSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { KMSClient } from '@aws-sdk/client-kms';
-import type { SidecarConfig } from './config.js';
+import { ConfigError, type SidecarConfig } from './config.js';
 import { loadModels } from './dms/index.js';
 import { SidecarError } from './errors.js';
 import { Keyring } from './keys.js';
@@ -41,13 +42,24 @@ export interface AppOptions {
   readonly batchMaxItems?: number;
   readonly authToken?: string | undefined;
   readonly ops?: OpsOptions;
+  /** Headers and body must have arrived within this many ms, else 408 and the connection is closed (0 = never). */
+  readonly requestTimeoutMs?: number;
 }
+
+/** How often Node looks for requests past the timeout: its 30 s default would let a 30 s timeout run to 60 s. */
+const timeoutCheckEvery = (ms: number): number => Math.min(1_000, Math.max(50, Math.floor(ms / 4)));
 
 /** The HTTP application, without a listener: routes, schemas, errors, logs, OpenAPI, tenancy, auth. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const requestTimeout = options.requestTimeoutMs ?? 0;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // A body that trickles in must not hold its connection forever; Node answers through clientErrorHandler (408).
+    requestTimeout,
+    http: requestTimeout > 0
+      ? { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: timeoutCheckEvery(requestTimeout) }
+      : {},
     // One line per request comes from our onResponse hook instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId as FastifyServerOptions['genReqId'],
@@ -131,6 +143,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       bodyLimit: config.bodyLimit,
       batchMaxItems: config.batchMaxItems,
       authToken: config.authToken,
+      requestTimeoutMs: config.requestTimeoutMs,
       ops: {
         metrics,
         docs: config.docs,
@@ -145,8 +158,12 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       },
     });
     for (const warning of keyring.warnings) app.log.warn(warning);
-    if (config.socket && existsSync(config.socket)) unlinkSync(config.socket);
+    if (config.socket) await removeStaleSocket(config.socket);
+    // Over the cap Node closes new connections at once: descriptors stay for the backend, LevelDB and logs.
+    app.server.maxConnections = config.maxConnections;
     const url = await app.listen(config.socket ? { path: config.socket } : { port: config.port, host: config.host });
+    // accept() failing (EMFILE, ENFILE) is reported as a server 'error' event: logged, never fatal.
+    app.server.on('error', (err) => app.log.error({ err }, 'listener error'));
     return {
       app,
       backend,
@@ -162,6 +179,31 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * `--socket PATH` may only replace a socket nobody answers on (left by a crashed instance); a regular file, a
+ * directory or a live socket of another instance is refused.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!stat.isSocket()) throw new ConfigError(`--socket / SOCKET_PATH: ${path} exists and is not a socket; refusing to replace it`);
+  const answered = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (answered) throw new ConfigError(`--socket / SOCKET_PATH: ${path} is in use by another process; refusing to replace it`);
+  unlinkSync(path);
 }
 
 interface Parts {

@@ -1,6 +1,7 @@
 // Caller authentication and listeners: the bearer token (AUTH_TOKEN / --auth-token-file) guards every route but
 // /healthz; a non-loopback --host without a token is refused by loadConfig and by the CLI (exit 2); --socket serves
 // the same API on a Unix domain socket (node:http with socketPath, since fetch cannot).
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -34,6 +35,16 @@ function configError(t: Test, fn: () => unknown, what: string): Error | undefine
   }
   t.fail(`${what}: accepted`);
   return undefined;
+}
+
+/** A socket file left behind by a process killed while listening (nobody answers on it). */
+function staleSocket(path: string): void {
+  const script = `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`;
+  try {
+    execFileSync(process.execPath, ['-e', script], { stdio: 'ignore' });
+  } catch {
+    // killed, as intended: the socket file stays
+  }
 }
 
 function tempDir(t: Test): string {
@@ -231,13 +242,14 @@ t.test('Unix domain socket', async (t) => {
   t.notOk(existsSync(socket), 'the socket file is removed on close');
 });
 
-t.test('Unix domain socket: a stale file at the path is replaced; the token applies there too', async (t) => {
+t.test('Unix domain socket: a stale socket at the path is replaced; the token applies there too', async (t) => {
   const dir = tempDir(t);
   const socket = join(dir, 's.sock');
-  writeFileSync(socket, 'stale');
+  staleSocket(socket);
+  t.ok(statSync(socket).isSocket(), 'a socket nobody listens on is at the path');
   const s = await startTestSidecar({ socket, authToken: TOKEN });
   t.teardown(() => s.close());
-  t.ok(statSync(socket).isSocket(), 'stale file replaced by the socket');
+  t.ok(statSync(socket).isSocket(), 'stale socket replaced by the live one');
   const denied = await overSocket(socket, 'GET', '/v1/models');
   t.equal(denied.status, 401, 'no token over the socket: 401');
   t.equal(denied.json?.code, 'ErrUnauthorized');

@@ -518,7 +518,7 @@ t.test('add / delete / append / prepend on encrypted attributes: 400', async (t)
 });
 
 t.test('fail closed: an aws-backend sidecar without a key provider', async (t) => {
-  const bare = await startTestSidecar({ dynamodbEndpoint: sidecar.backend.endpoint, backend: 'aws' });
+  const bare = await startTestSidecar({ dynamodbEndpoint: await sidecar.backend.exposeOnLoopback!(), backend: 'aws' });
   t.teardown(() => bare.close());
   const P = `${RUN}#NOKEY#`;
   const counters = { ...bare.sidecar.keyring.counters };

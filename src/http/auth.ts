@@ -18,6 +18,8 @@ export function registerBearerAuth(app: FastifyInstance, token: string): void {
     // Comparing fixed-length digests keeps the check constant-time whatever the length of the guess.
     if (given && timingSafeEqual(digest(given), expected)) return;
     reply.header('www-authenticate', 'Bearer');
+    // An unauthenticated caller keeps nothing open: no keep-alive, and a body still arriving is not waited for.
+    reply.header('connection', 'close');
     return sendProblem(request, reply, new SidecarError('ErrUnauthorized', 401, 'missing or wrong bearer token'));
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import underPressure from '@fastify/under-pressure';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import swaggerUi from '@fastify/swagger-ui';
 import { SidecarError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -33,22 +33,37 @@ export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): 
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 const WARM_UP_MS = 3_000;
 
-/** Load shedding on event-loop pressure, answered as problem+json with Retry-After. */
+const SAMPLE_MS = 1_000;
+const RESOLUTION_MS = 10;
+
+/**
+ * Load shedding on event-loop pressure, answered as problem+json with Retry-After. The mean event-loop delay of the
+ * last second, as @fastify/under-pressure measured it, but its sampler also called process.memoryUsage(), which
+ * throws EMFILE when descriptors run out and took the process down from a timer; this one only reads a histogram.
+ */
 export async function registerLoadShedding(app: FastifyInstance, maxEventLoopDelayMs: number): Promise<void> {
   if (maxEventLoopDelayMs <= 0) return;
   // Boot blocks the loop (module loading, table checks); the first samples after it say nothing about load.
   let sheddingFrom = Number.POSITIVE_INFINITY;
+  let delayMs = 0;
+  const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  histogram.enable();
+  const sampler = setInterval(() => {
+    const mean = histogram.mean / 1e6 - RESOLUTION_MS;
+    delayMs = Number.isNaN(mean) ? 0 : Math.max(0, mean);
+    histogram.reset();
+  }, SAMPLE_MS).unref();
   app.addHook('onListen', async () => {
     sheddingFrom = Date.now() + WARM_UP_MS;
   });
-  await app.register(underPressure, {
-    maxEventLoopDelay: maxEventLoopDelayMs,
-    retryAfter: 5,
-    pressureHandler: (request, reply) => {
-      // Probes are never shed: an orchestrator must see a busy sidecar as alive, not restart it.
-      if (PROBES.has(request.url.split('?')[0]) || Date.now() < sheddingFrom) return;
-      sendProblem(request, reply, new SidecarError('ErrOverloaded', 503, 'the sidecar is overloaded; retry shortly', { retryAfter: 5 }));
-    },
+  app.addHook('onClose', async () => {
+    clearInterval(sampler);
+    histogram.disable();
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    // Probes are never shed: an orchestrator must see a busy sidecar as alive, not restart it.
+    if (delayMs <= maxEventLoopDelayMs || PROBES.has(request.url.split('?')[0]) || Date.now() < sheddingFrom) return;
+    return sendProblem(request, reply, new SidecarError('ErrOverloaded', 503, 'the sidecar is overloaded; retry shortly', { retryAfter: 5 }));
   });
 }
 

@@ -30,6 +30,7 @@ const TITLES: Record<ErrorCode, string> = {
   ErrPartnerCredentials: 'Partner credentials unavailable',
   ErrUnauthorized: 'Unauthorized',
   ErrOverloaded: 'Overloaded',
+  ErrRequestTimeout: 'Request timeout',
   ErrInternal: 'Internal error',
 };
 
@@ -187,9 +188,9 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => unknownRoute(routes, request, reply));
 }
 
-const CLIENT_ERRORS: Record<string, [number, string]> = {
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request took too long to arrive'],
-  HPE_HEADER_OVERFLOW: [431, 'request line or headers are too large (long URL or query string?)'],
+const CLIENT_ERRORS: Record<string, [number, string, ErrorCode]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request (headers and body) took too long to arrive', 'ErrRequestTimeout'],
+  HPE_HEADER_OVERFLOW: [431, 'request line or headers are too large (long URL or query string?)', 'ErrInvalidRequest'],
 };
 
 /**
@@ -198,18 +199,14 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (!socket.writable) {
+  // A response already under way (e.g. a 401 sent before the body ended) must not get a second status line.
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || inFlight?.headersSent) {
     socket.destroy();
     return;
   }
-  const [status, detail] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'malformed HTTP request'];
-  const body = JSON.stringify({
-    type: 'urn:dynamorm-sidecar:error:ErrInvalidRequest',
-    title: TITLES.ErrInvalidRequest,
-    status,
-    detail,
-    code: 'ErrInvalidRequest',
-  });
+  const [status, detail, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'malformed HTTP request', 'ErrInvalidRequest'];
+  const body = JSON.stringify({ type: `urn:dynamorm-sidecar:error:${code}`, title: TITLES[code], status, detail, code });
   socket.end(
     `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
       `Connection: close\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

@@ -1,7 +1,10 @@
 import { once } from 'node:events';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
@@ -22,8 +25,14 @@ export interface BackendOptions {
 
 export interface Backend {
   readonly kind: 'embedded' | 'external';
+  /** The external endpoint; for the embedded store, undefined unless exposeOnLoopback() was called. */
   readonly endpoint: string | undefined;
   readonly client: DynamoDBClient;
+  /**
+   * Embedded store only, for tests and tools: serve the store on a loopback TCP port as well (unauthenticated, so
+   * the sidecar itself never does this) and return its URL.
+   */
+  exposeOnLoopback?(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -32,6 +41,7 @@ export function dynamoClientConfig(
   endpoint: string | undefined,
   region: string,
   credentials?: DynamoDBClientConfig['credentials'],
+  socketPath?: string,
 ): DynamoDBClientConfig {
   return {
     region,
@@ -40,7 +50,8 @@ export function dynamoClientConfig(
     maxAttempts: 3,
     sha256: CachedKeySha256,
     requestHandler: new NodeHttpHandler({
-      httpAgent: new Agent({ keepAlive: true, maxSockets: 256 }),
+      // With socketPath every connection goes to that Unix socket, whatever host the endpoint names.
+      httpAgent: new Agent({ keepAlive: true, maxSockets: 256, ...(socketPath ? { socketPath } : {}) }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
       connectionTimeout: 2_000,
       requestTimeout: 10_000,
@@ -53,28 +64,71 @@ export function dynamoClientConfig(
 // The embedded store accepts any signature; fixed credentials keep it independent of the host's AWS setup.
 const EMBEDDED_CREDENTIALS = { accessKeyId: 'embedded', secretAccessKey: 'embedded' };
 
+/**
+ * The data directory and everything in it are the sidecar user's alone: 0700 / 0600 for what exists, and a 0077
+ * umask for the files LevelDB creates as it runs (returned: the function that puts the previous umask back).
+ */
+function privateDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isFile()) chmodSync(join(dir, entry.name), 0o600);
+    else if (entry.isDirectory()) chmodSync(join(dir, entry.name), 0o700);
+  }
+  const previous = process.umask(0o077);
+  return () => {
+    process.umask(previous);
+  };
+}
+
+/**
+ * dynalite in this process, served on a Unix socket in a fresh 0700 directory: no TCP port, so no other local
+ * user can reach the tables around the bearer token and the transaction lock.
+ */
 async function startEmbedded(options: BackendOptions): Promise<Backend> {
   const dynalite = require('dynalite') as (opts: Record<string, unknown>) => Server;
+  const restoreUmask = options.dataDir ? privateDataDir(options.dataDir) : undefined;
   const server = dynalite({
     createTableMs: 0,
     deleteTableMs: 0,
     updateTableMs: 0,
     ...(options.dataDir ? { path: options.dataDir } : {}),
   });
-  server.listen(0, '127.0.0.1');
+  const socketDir = mkdtempSync(join(tmpdir(), 'dynamorm-embedded-')); // mkdtemp creates it 0700
+  const socketPath = join(socketDir, 'store.sock');
+  server.listen(socketPath);
   await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const endpoint = `http://127.0.0.1:${port}`;
-  // dynalite has no transactions: this client runs them in-process.
-  const client = new EmbeddedDynamoClient(dynamoClientConfig(endpoint, options.region, EMBEDDED_CREDENTIALS));
+  // dynalite has no transactions: this client runs them in-process. The host is never dialled (socketPath wins).
+  const client = new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath));
+  let loopback: { server: Server; url: string } | undefined;
   return {
     kind: 'embedded',
-    endpoint,
+    get endpoint() {
+      return loopback?.url;
+    },
     client,
+    async exposeOnLoopback() {
+      if (!loopback) {
+        const tcp = createServer(server.listeners('request')[0] as RequestListener);
+        tcp.listen(0, '127.0.0.1');
+        await once(tcp, 'listening');
+        loopback = { server: tcp, url: `http://127.0.0.1:${(tcp.address() as AddressInfo).port}` };
+      }
+      return loopback.url;
+    },
     async close() {
       client.destroy();
+      if (loopback) {
+        loopback.server.closeAllConnections();
+        await new Promise<void>((resolve) => loopback!.server.close(() => resolve()));
+      }
       server.closeAllConnections();
-      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      try {
+        await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      } finally {
+        rmSync(socketDir, { recursive: true, force: true });
+        restoreUmask?.();
+      }
     },
   };
 }

@@ -43,6 +43,8 @@ export const baseConfig: SidecarConfig = {
   authToken: undefined,
   docs: true,
   maxEventLoopDelayMs: 0,
+  requestTimeoutMs: 30_000,
+  maxConnections: 1_000,
 };
 
 export async function send(
@@ -74,6 +76,8 @@ export async function startTestSidecar(overrides: Partial<SidecarConfig> = {}): 
   // Tests that name an endpoint mean the AWS-compatible backend.
   if (overrides.dynamodbEndpoint && !overrides.backend) Object.assign(config, { backend: 'aws' });
   const sidecar = await startSidecar(config);
+  // Tests reach the embedded store's data directly (other sidecars, fault proxies) through this loopback port.
+  await sidecar.backend.exposeOnLoopback?.();
   const url = sidecar.url;
   return {
     sidecar,

@@ -27,9 +27,9 @@ function isCommand(command: unknown, cls: { name: string; prototype: object }): 
 }
 
 /**
- * A DynamoDBClient for the embedded store (dynalite), which lacks transactions. TransactWriteItems and
- * TransactGetItems run in this process under an exclusive lock; every other command holds the lock shared, so a
- * transaction is isolated from every request made through this client.
+ * A DynamoDBClient for the embedded store (dynalite), which lacks transactions. TransactWriteItems runs in this
+ * process under an exclusive lock; every other command, TransactGetItems included, holds the lock shared, so no
+ * transaction is ever seen half-applied, and reads (transactional or not) never wait for one another.
  */
 export class EmbeddedDynamoClient extends DynamoDBClient {
   readonly lock = new RwLock();
@@ -66,7 +66,8 @@ export class EmbeddedDynamoClient extends DynamoDBClient {
       return this.lock.write(() => this.coordinator.transactWrite(command.input as TransactWriteItemsCommandInput));
     }
     if (isCommand(command, TransactGetItemsCommand)) {
-      return this.lock.write(() => this.coordinator.transactGet(command.input as TransactGetItemsCommandInput));
+      // Shared is enough: a transaction writes under the exclusive lock, and single-item writes are atomic per item.
+      return this.lock.read(() => this.coordinator.transactGet(command.input as TransactGetItemsCommandInput));
     }
     return this.lock.read(() => this.rawSend(command, options));
   }

@@ -234,9 +234,9 @@ function placeholdersFor(expression: string, spec: ActionSpec): Pick<ActionSpec,
 // ---------------------------------------------------------------------------------------------- coordinator
 
 /**
- * Runs TransactWriteItems / TransactGetItems over single-item commands. The caller must hold the store's exclusive
- * lock for the whole call: isolation comes from that lock, atomicity from checking every condition before the first
- * write and restoring snapshots if a write fails.
+ * Runs TransactWriteItems / TransactGetItems over single-item commands. The caller must hold the store's lock for
+ * the whole call — exclusive for transactWrite, shared for transactGet: isolation comes from that lock, atomicity
+ * from checking every condition before the first write and restoring snapshots if a write fails.
  */
 export class TransactionCoordinator {
   constructor(
