@@ -137,7 +137,7 @@ export function openFilesLimit(limits = '/proc/self/limits'): number | undefined
  * Connections that fit under the open-files limit with a reserve left for backend sockets, LevelDB, logs and
  * files (a quarter of the limit, 64 to 1024); 768 where the limit cannot be read (fits under 1024, Lambda's).
  */
-export function defaultMaxConnections(softLimit = openFilesLimit()): number {
+export function defaultMaxConnections(softLimit: number | undefined): number {
   if (softLimit === undefined) return 768;
   const reserve = Math.min(1024, Math.max(64, Math.floor(softLimit / 4)));
   return Math.max(16, softLimit - reserve);
@@ -258,7 +258,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     docs: text('docs') === '' ? env.NODE_ENV !== 'production' : bool(label('docs'), text('docs')),
     maxEventLoopDelayMs: integer(label('maxEventLoopDelayMs'), text('maxEventLoopDelayMs'), 0, 60_000),
     requestTimeoutMs: integer(label('requestTimeoutMs'), text('requestTimeoutMs'), 100, 600_000),
-    maxConnections: text('maxConnections') === '' ? defaultMaxConnections() : integer(label('maxConnections'), text('maxConnections'), 1, 1_000_000),
+    maxConnections: text('maxConnections') === '' ? defaultMaxConnections(openFilesLimit()) : integer(label('maxConnections'), text('maxConnections'), 1, 1_000_000),
   };
   return { config, flags: { help: values.help === true, printOpenapi: values['print-openapi'] === true } };
 }

@@ -1,4 +1,5 @@
 import { KMSClient } from '@aws-sdk/client-kms';
+import { LRUCache } from 'lru-cache';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import {
   CachingKeyProvider,
@@ -13,13 +14,22 @@ import {
 } from './crypto/index.js';
 import type { SidecarConfig } from './config.js';
 
+/** Data-key caches kept at most (one per partner and key): beyond it the least recently used is dropped. */
+export const MAX_DATA_KEY_CACHES = 1_024;
+
 /** How the sidecar gets data keys: one KMS client per set of credentials, or the development key. */
 export class Keyring {
   /** Real provider calls (KMS and local alike), for metrics. */
   readonly counters: CallCounters;
   readonly #config: SidecarConfig;
   readonly #local: LocalKeyProvider | undefined;
-  readonly #caches: CachingKeyProvider[] = [];
+  /**
+   * One data-key cache per partner and key, outliving the partner's clients: a partner evicted from the pool and
+   * back reuses its data keys instead of paying KMS again, and churn adds nothing here.
+   */
+  readonly #caches = new LRUCache<string, CachingKeyProvider>({ max: MAX_DATA_KEY_CACHES });
+  /** Hits and misses of every cache, dropped ones included (so the metric never goes back). */
+  readonly #stats: CacheStats = { encrypt: { hits: 0, misses: 0 }, decrypt: { hits: 0, misses: 0 } };
   readonly warnings: string[];
 
   private constructor(config: SidecarConfig, counters: CallCounters, local: LocalKeyProvider | undefined, warnings: string[]) {
@@ -58,26 +68,36 @@ export class Keyring {
     });
   }
 
-  /** Item encryption with `kmsKeyArn` through `kms`, else the local key, else none (writes fail closed). */
-  crypto(kms: KMSClient | undefined, kmsKeyArn: string | undefined): ItemCrypto {
+  /**
+   * Item encryption for `scope` (a partner id; '' for the sidecar's own requests) with `kmsKeyArn` through `kms`,
+   * else the local key, else none (writes fail closed).
+   */
+  crypto(kms: KMSClient | undefined, kmsKeyArn: string | undefined, scope = ''): ItemCrypto {
     const provider: KeyProvider | undefined =
       kms && kmsKeyArn ? new KmsKeyProvider(kms, kmsKeyArn, this.counters) : this.#local;
     if (!provider) return new ItemCrypto(undefined);
-    const cache = new CachingKeyProvider(provider, { maxAgeMs: this.#config.dataKeyMaxAgeMs, maxUses: this.#config.dataKeyMaxUses });
-    this.#caches.push(cache);
+    const id = `${scope}\u0000${provider.id}`;
+    let cache = this.#caches.get(id);
+    if (cache) {
+      cache.useProvider(provider);
+    } else {
+      cache = new CachingKeyProvider(provider, {
+        maxAgeMs: this.#config.dataKeyMaxAgeMs,
+        maxUses: this.#config.dataKeyMaxUses,
+        stats: this.#stats,
+      });
+      this.#caches.set(id, cache);
+    }
     return new ItemCrypto(cache);
+  }
+
+  /** Data-key caches alive now (at most MAX_DATA_KEY_CACHES). */
+  get cacheCount(): number {
+    return this.#caches.size;
   }
 
   /** Data-key cache hits and misses summed over every partner and key. */
   cacheStats(): CacheStats {
-    const total: CacheStats = { encrypt: { hits: 0, misses: 0 }, decrypt: { hits: 0, misses: 0 } };
-    for (const cache of this.#caches) {
-      const s = cache.stats();
-      for (const side of ['encrypt', 'decrypt'] as const) {
-        total[side].hits += s[side].hits;
-        total[side].misses += s[side].misses;
-      }
-    }
-    return total;
+    return { encrypt: { ...this.#stats.encrypt }, decrypt: { ...this.#stats.decrypt } };
   }
 }

@@ -105,6 +105,8 @@ export interface Sidecar {
   readonly backend: Backend;
   readonly keyring: Keyring;
   readonly metrics: Metrics;
+  /** Partners' clients, when a partners file is configured. */
+  readonly pool: PartnerPool | undefined;
   readonly url: string;
   close(): Promise<void>;
 }
@@ -169,6 +171,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       backend,
       keyring,
       metrics,
+      pool,
       url,
       async close() {
         await app.close();
@@ -247,7 +250,7 @@ function assemble(
           metrics.instrument(client);
           const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
           return {
-            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn)),
+            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn, partner.id)),
             close: () => {
               client.destroy();
               kms?.destroy();

@@ -12,6 +12,8 @@ export interface CachingOptions {
   decryptCacheSize?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
+  /** Counts hits and misses into this object (shared by every cache of a keyring) instead of one of its own. */
+  stats?: CacheStats;
 }
 
 export interface CacheStats {
@@ -34,10 +36,11 @@ interface CachedPlaintext {
  * Data-key caching in front of one KeyProvider (one partner + key): the encrypt side reuses one
  * generated data key for `maxUses` calls or `maxAgeMs`; the decrypt side keeps an LRU of
  * edk → plaintext key. Both sides are single-flight. State lives on the instance only, so two
- * instances (two providers) never see each other's keys.
+ * instances (two providers) never see each other's keys. The provider behind it can be replaced by
+ * one for the same key (a partner's new KMS client after its old one was evicted): the keys stay.
  */
 export class CachingKeyProvider {
-  readonly inner: KeyProvider;
+  #inner: KeyProvider;
   readonly #maxAgeMs: number;
   readonly #maxUses: number;
   readonly #now: () => number;
@@ -45,14 +48,15 @@ export class CachingKeyProvider {
   #generating: Promise<CurrentKey> | undefined;
   readonly #plain: LRUCache<string, CachedPlaintext>;
   readonly #decrypting = new Map<string, Promise<Buffer>>();
-  readonly #stats: CacheStats = { encrypt: { hits: 0, misses: 0 }, decrypt: { hits: 0, misses: 0 } };
+  readonly #stats: CacheStats;
 
   constructor(inner: KeyProvider, opts: CachingOptions = {}) {
     const { maxAgeMs = 300_000, maxUses = 10_000, decryptCacheSize = 1_000, now = Date.now } = opts;
+    this.#stats = opts.stats ?? { encrypt: { hits: 0, misses: 0 }, decrypt: { hits: 0, misses: 0 } };
     if (!(maxAgeMs > 0)) throw new Error('maxAgeMs must be positive');
     if (!Number.isInteger(maxUses) || maxUses < 1) throw new Error('maxUses must be a positive integer');
     if (!Number.isInteger(decryptCacheSize) || decryptCacheSize < 1) throw new Error('decryptCacheSize must be a positive integer');
-    this.inner = inner;
+    this.#inner = inner;
     this.#maxAgeMs = maxAgeMs;
     this.#maxUses = maxUses;
     this.#now = now;
@@ -60,7 +64,17 @@ export class CachingKeyProvider {
   }
 
   get id(): string {
-    return this.inner.id;
+    return this.#inner.id;
+  }
+
+  get inner(): KeyProvider {
+    return this.#inner;
+  }
+
+  /** Calls go to `inner` from now on; it must serve the same key (same id), or cached keys would be misattributed. */
+  useProvider(inner: KeyProvider): void {
+    if (inner.id !== this.#inner.id) throw new Error(`provider ${inner.id} cannot replace ${this.#inner.id}`);
+    this.#inner = inner;
   }
 
   #usable(entry: CurrentKey | undefined): entry is CurrentKey {
@@ -70,7 +84,7 @@ export class CachingKeyProvider {
   #generate(): Promise<CurrentKey> {
     if (this.#generating) return this.#generating;
     const p = (async () => {
-      const { plaintext, edk } = await this.inner.generateDataKey();
+      const { plaintext, edk } = await this.#inner.generateDataKey();
       const entry: CurrentKey = { key: { plaintext, edk }, createdAt: this.#now(), uses: 0 };
       this.#current = entry;
       // What this instance writes, it can read back without a provider call.
@@ -126,7 +140,7 @@ export class CachingKeyProvider {
     }
     this.#stats.decrypt.misses++;
     const copy = new Uint8Array(edk); // the caller's buffer may be reused while we wait
-    const p = this.inner.decryptDataKey(copy).then(
+    const p = this.#inner.decryptDataKey(copy).then(
       (plaintext) => {
         this.#decrypting.delete(k);
         this.#plain.set(k, { plaintext, expiresAt: this.#now() + this.#maxAgeMs });
