@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallCounters, CacheStats } from './crypto/index.js';
 import { THROTTLES } from './store/backend-errors.js';
 
@@ -7,6 +7,14 @@ import { THROTTLES } from './store/backend-errors.js';
 export interface CryptoSources {
   readonly counters: CallCounters;
   cacheStats(): CacheStats;
+  /** Data-key caches alive (one per partner and key). */
+  readonly cacheCount?: number;
+}
+
+/** What the partner pool holds, read at scrape time. */
+export interface PartnerSources {
+  readonly built: number;
+  readonly sizes: { live: number; retiring: number };
 }
 
 /** Prometheus metrics of the sidecar, on a registry of its own (several sidecars may share a process in tests). */
@@ -56,6 +64,14 @@ export class Metrics {
   }
 
   #registerCrypto(crypto: CryptoSources, registers: Registry[]): void {
+    new Gauge({
+      name: 'dynamorm_data_key_caches',
+      help: 'Data-key caches alive (one per partner and key, bounded)',
+      registers,
+      collect() {
+        this.set(crypto.cacheCount ?? 0);
+      },
+    });
     new Counter({
       name: 'dynamorm_kms_calls_total',
       help: 'Key provider calls (KMS or the local development key) by operation',
@@ -79,6 +95,31 @@ export class Metrics {
           this.inc({ side, result: 'hit' }, stats[side].hits);
           this.inc({ side, result: 'miss' }, stats[side].misses);
         }
+      },
+    });
+  }
+
+  /** Partner clients live and retiring, and how many were ever built: churn shows as builds, not as growth. */
+  watchPartners(pool: PartnerSources): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'dynamorm_partner_clients',
+      help: 'Partners with DynamoDB/KMS clients, by state (live, retiring: evicted, closed after a grace period)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const { live, retiring } = pool.sizes;
+        this.set({ state: 'live' }, live);
+        this.set({ state: 'retiring' }, retiring);
+      },
+    });
+    new Counter({
+      name: 'dynamorm_partner_client_builds_total',
+      help: 'Partner client sets built (a partner taken back from retirement is not built again)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(pool.built);
       },
     });
   }

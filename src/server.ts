@@ -224,7 +224,13 @@ function assemble(
   keyring: Keyring,
   backend: Backend,
 ): Parts {
-  const metrics = new Metrics({ counters: keyring.counters, cacheStats: () => keyring.cacheStats() });
+  const metrics = new Metrics({
+    counters: keyring.counters,
+    cacheStats: () => keyring.cacheStats(),
+    get cacheCount() {
+      return keyring.cacheCount;
+    },
+  });
   metrics.instrument(backend.client);
   const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: config.retryDeadlineMs };
   const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>) =>
@@ -259,6 +265,7 @@ function assemble(
         },
       })
     : undefined;
+  if (pool) metrics.watchPartners(pool);
   return { metrics, defaultAccess, pool, ownKms };
 }
 

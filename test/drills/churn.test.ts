@@ -89,6 +89,12 @@ if (!moto) {
     t.ok(kms.decrypt <= 2 * IDS.length, `Decrypt ≤ 2 per partner (${kms.decrypt})`);
     t.ok(pool !== undefined && pool.built <= 2 * IDS.length, `client sets built ≤ 2 per partner (${pool?.built})`);
     t.equal(keyring.cacheCount, IDS.length, 'one data-key cache per partner and key');
+    const metrics = (await s.request('GET', '/metrics')).text;
+    const metric = (line: string) => Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    t.equal(metric('dynamorm_partner_clients{state="live"}'), 1, '/metrics: one partner live');
+    t.ok(metric('dynamorm_partner_clients{state="retiring"}') <= 1, '/metrics: at most the other one retiring');
+    t.equal(metric('dynamorm_partner_client_builds_total'), pool?.built, '/metrics: client builds');
+    t.equal(metric('dynamorm_data_key_caches'), IDS.length, '/metrics: data-key caches');
   });
 }
 
