@@ -25,6 +25,7 @@ export class Metrics {
   readonly #dynamoRetries: Counter<'operation'>;
   readonly #sts: Counter<'partner' | 'outcome'>;
   readonly #unprocessed: Counter<'model' | 'op'>;
+  readonly #dropped: Counter;
 
   constructor(crypto?: CryptoSources) {
     const registers = [this.registry];
@@ -58,6 +59,11 @@ export class Metrics {
       name: 'dynamorm_batch_unprocessed_total',
       help: 'Batch entries still unprocessed at the retry deadline (returned to the caller)',
       labelNames: ['model', 'op'],
+      registers,
+    });
+    this.#dropped = new Counter({
+      name: 'dynamorm_http_connections_dropped_total',
+      help: 'Client connections closed on arrival because MAX_CONNECTIONS were open',
       registers,
     });
     if (crypto) this.#registerCrypto(crypto, registers);
@@ -130,6 +136,10 @@ export class Metrics {
 
   assumeRole(partner: string, outcome: 'ok' | 'error'): void {
     this.#sts.inc({ partner, outcome });
+  }
+
+  connectionDropped(): void {
+    this.#dropped.inc();
   }
 
   unprocessed(model: string, op: string, count: number): void {

@@ -163,6 +163,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     if (config.socket) await removeStaleSocket(config.socket);
     // Over the cap Node closes new connections at once: descriptors stay for the backend, LevelDB and logs.
     app.server.maxConnections = config.maxConnections;
+    app.server.on('drop', () => metrics.connectionDropped());
     const url = await app.listen(config.socket ? { path: config.socket } : { port: config.port, host: config.host });
     // accept() failing (EMFILE, ENFILE) is reported as a server 'error' event: logged, never fatal.
     app.server.on('error', (err) => app.log.error({ err }, 'listener error'));

@@ -11,6 +11,7 @@ import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import t, { type Test } from 'tap';
+import { defaultMaxConnections } from '../../src/config.js';
 import { CLI, ROOT, cliEnv } from '../helpers/cli.js';
 import { send } from '../helpers/sidecar.js';
 
@@ -26,7 +27,7 @@ const descriptors = (pid: number): number => {
   }
 };
 
-async function drill(t: Test, extraArgs: string[]): Promise<void> {
+async function drill(t: Test, extraArgs: string[], cap?: number): Promise<void> {
   const child = spawn('bash', ['-c', `ulimit -n ${NOFILE} && exec "$0" "$@"`, process.execPath, CLI, '--port', '0', ...extraArgs], {
     cwd: ROOT,
     env: cliEnv({ LOG_LEVEL: 'info' }),
@@ -78,12 +79,18 @@ async function drill(t: Test, extraArgs: string[]): Promise<void> {
   await delay(500);
   const health = aliveWhileHeld ? await send(url!, 'GET', '/healthz').catch((err: Error) => ({ status: 0, text: err.message })) : undefined;
   const after = descriptors(pid);
+  const scrape = aliveWhileHeld ? await send(url!, 'GET', '/metrics').catch(() => undefined) : undefined;
+  const dropped = Number(/^dynamorm_http_connections_dropped_total (\d+)$/m.exec(scrape?.text ?? '')?.[1] ?? NaN);
   t.comment(
     `descriptors (limit ${NOFILE}): idle ${idle}, holding ${holding}, after ${after}; ` +
-      `connections: ${CONNECTIONS} opened, ${held} held, ${refused} closed by the server at once, ${failed} failed to connect; ` +
+      `connections: ${CONNECTIONS} opened, ${held} held, ${refused} closed by the server at once (${dropped} counted as dropped), ${failed} failed to connect; ` +
       `exit ${child.exitCode ?? 'none'}`,
   );
   t.ok(aliveWhileHeld, 'the process stayed up while the connections were held');
+  if (cap !== undefined) {
+    t.equal(held, cap, `exactly the cap (${cap}) was held`);
+    t.equal(dropped, CONNECTIONS - cap, `the rest were dropped on arrival and counted (${dropped})`);
+  }
   t.equal(health?.status, 200, '/healthz answers once they are gone');
   t.ok(child.exitCode === null && child.signalCode === null, 'still running');
   t.notMatch(stderr, /EMFILE/, 'no EMFILE reached stderr (no crash report)');
@@ -94,7 +101,7 @@ async function drill(t: Test, extraArgs: string[]): Promise<void> {
 }
 
 t.test(`default --max-connections under ulimit -n ${NOFILE}: excess connections closed, process up`, async (t) => {
-  await drill(t, []);
+  await drill(t, [], defaultMaxConnections(NOFILE));
 });
 
 t.test(`--max-connections 100000 under ulimit -n ${NOFILE}: accept hits EMFILE, process still up`, async (t) => {
