@@ -69,11 +69,16 @@ const EMBEDDED_CREDENTIALS = { accessKeyId: 'embedded', secretAccessKey: 'embedd
  * umask for the files LevelDB creates as it runs (returned: the function that puts the previous umask back).
  */
 function privateDataDir(dir: string): () => void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isFile()) chmodSync(join(dir, entry.name), 0o600);
-    else if (entry.isDirectory()) chmodSync(join(dir, entry.name), 0o700);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isFile()) chmodSync(join(dir, entry.name), 0o600);
+      else if (entry.isDirectory()) chmodSync(join(dir, entry.name), 0o700);
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new Error(`--data-dir / DATA_DIR: cannot make ${dir} private to this user (0700, files 0600): ${code}`, { cause: err });
   }
   const previous = process.umask(0o077);
   return () => {
