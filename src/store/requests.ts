@@ -150,7 +150,8 @@ export async function buildReplace(
   return {
     kind: 'update',
     key,
-    request: { TableName: model.table, Key: key, UpdateExpression: update, ...withCondition(condition), ...ctx.attributes() },
+    // A model of keys only has nothing to set: an UpdateItem without an expression writes just the key.
+    request: { TableName: model.table, Key: key, UpdateExpression: update || undefined, ...withCondition(condition), ...ctx.attributes() },
   };
 }
 
