@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { LocalKeyProvider } from '../src/crypto/providers.js';
 import { sealAttribute } from '../src/crypto/envelope.js';
 import { forEachBackend } from './helpers/backends.js';
@@ -125,7 +125,7 @@ await forEachBackend(
   { schemasDir: schemasDir({}, CONTRACT_MODELS) },
 );
 
-// --------------------------------------------------------------------------------- keys-only models (embedded)
+// ------------------------------------------------------------------------------------------- keys-only models
 
 const KEYS_ONLY = `dms_version: "0.1"
 models:
@@ -148,9 +148,7 @@ models:
       - { attribute: "version", type: "N", format: "int", roles: ["version"] }
 `;
 
-await t.test('models of keys only, or keys and lifecycle attributes, load and serve CRUD', async (t) => {
-  const s = await startTestSidecar({ schemasDir: schemasDir({ 'keys-only.yml': KEYS_ONLY }) });
-  t.teardown(() => s.close());
+async function keysOnlyModels(t: Test, s: TestSidecar): Promise<void> {
   const models = ok(t, await s.request('GET', '/v1/models'), 'GET /v1/models');
   t.same((models.models ?? models).map((m: Json) => m.name).sort(), ['Membership', 'Tag'], 'both models served');
 
@@ -162,6 +160,17 @@ await t.test('models of keys only, or keys and lifecycle attributes, load and se
   problem(t, await s.request('PATCH', '/v1/models/Tag/items/red', { remove: [] }), 400, 'ErrInvalidRequest', 'Tag PATCH with nothing to do');
   problem(t, await s.request('PATCH', '/v1/models/Tag/items/red', { remove: ['tag'] }), 400, 'ErrInvalidRequest', 'Tag PATCH removing the key');
   t.same(ok(t, await s.request('POST', '/v1/models/Tag/scan', {}), 'Tag scan').items.map((i: Json) => i.tag).sort(), ['blue', 'red']);
+  const tx = await s.request('POST', '/v1/transactions/write', {
+    items: [
+      { op: 'put', model: 'Tag', item: { tag: 'green' } },
+      { op: 'create', model: 'Tag', item: { tag: 'amber' } },
+      { op: 'put', model: 'Membership', item: { PK: 'team#2', SK: 1 } },
+    ],
+  });
+  t.same(ok(t, tx, 'transaction put/create on the keys-only model'), { committed: 3 });
+  t.equal((await s.request('GET', '/v1/models/Tag/items/green')).status, 200, 'transaction put stored the key');
+  const got = ok(t, await s.request('POST', '/v1/transactions/get', { items: [{ model: 'Tag', key: { tag: 'amber' } }, { model: 'Membership', key: { PK: 'team#2', SK: 1 } }] }), 'transactions/get');
+  t.match(got.items, [{ tag: 'amber' }, { PK: 'team#2', SK: 1, version: 0 }]);
   t.equal((await s.request('DELETE', '/v1/models/Tag/items/red')).status, 204, 'Tag delete');
   t.equal((await s.request('GET', '/v1/models/Tag/items/red')).status, 404, 'Tag gone');
 
@@ -175,7 +184,14 @@ await t.test('models of keys only, or keys and lifecycle attributes, load and se
   const q = ok(t, await s.request('POST', '/v1/models/Membership/query', { partition: 'team#1' }), 'Membership query');
   t.same(q.items.map((i: Json) => i.SK), [7]);
   t.equal((await s.request('DELETE', '/v1/models/Membership/items/team%231/7', undefined, { 'if-match': '"1"' })).status, 204, 'Membership delete');
-});
+}
+
+await forEachBackend(
+  t,
+  REGION,
+  (t, { sidecar: s }) => t.test('models of keys only, or keys and lifecycle attributes, load and serve CRUD', (t) => keysOnlyModels(t, s)),
+  { schemasDir: schemasDir({ 'keys-only.yml': KEYS_ONLY }) },
+);
 
 // ------------------------------------------------------------------ decrypted payloads of the wrong type (embedded)
 

@@ -4,6 +4,8 @@ import {
   PutItemCommand,
   UpdateItemCommand,
   type DynamoDBClient,
+  type Put,
+  type Update,
 } from '@aws-sdk/client-dynamodb';
 import { SidecarError, conditionFailed, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
@@ -59,7 +61,14 @@ export class ItemStore {
   /** Replace or upsert; without `pathKey` the key comes from the body. */
   async put(model: ModelDef, pathKey: AvItem | undefined, body: unknown, options: WriteOptions = {}): Promise<LogicalItem> {
     const built = await buildReplace(model, pathKey, body, options, this.now(), this.#crypto);
-    return this.#update(model, built.key, built.request, false, options.expected ?? bodyVersion(body));
+    const expected = options.expected ?? bodyVersion(body);
+    if (built.request.UpdateExpression) return this.#update(model, built.key, built.request, false, expected);
+    try {
+      await this.#client.send(new PutItemCommand({ ...keyOnlyPut(built.request), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+    } catch (err) {
+      throw await this.#conditionError(model, built.key, err, false, expected);
+    }
+    return decodeItem(model, built.key);
   }
 
   async patch(model: ModelDef, key: AvItem, patch: PatchBody, options: WriteOptions = {}): Promise<LogicalItem> {
@@ -146,6 +155,15 @@ export class ItemStore {
       throw mapBackendError(err);
     }
   }
+}
+
+/**
+ * A replace on a model of keys only has nothing to set, and an UpdateItem without an expression is not portable
+ * (moto refuses it, a transaction's Update requires one): it is sent as a Put of the key, with the same condition.
+ */
+export function keyOnlyPut(request: Update): Put {
+  const { Key, UpdateExpression: _none, ...rest } = request;
+  return { ...rest, Item: Key };
 }
 
 /** The `version` of a create/put body: the expected current version (validated when the body is encoded). */

@@ -150,7 +150,7 @@ export async function buildReplace(
   return {
     kind: 'update',
     key,
-    // A model of keys only has nothing to set: an UpdateItem without an expression writes just the key.
+    // A model of keys only has nothing to set: no expression, and the store sends a Put of the key (keyOnlyPut).
     request: { TableName: model.table, Key: key, UpdateExpression: update || undefined, ...withCondition(condition), ...ctx.attributes() },
   };
 }
