@@ -103,16 +103,7 @@ export class ItemStore {
   }
 
   async exists(model: ModelDef, key: AvItem): Promise<boolean> {
-    const ctx = new ExpressionContext();
-    const projection = ctx.path(model.partitionKey.attribute);
-    try {
-      const out = await this.#client.send(
-        new GetItemCommand({ TableName: model.table, Key: key, ConsistentRead: true, ProjectionExpression: projection, ...ctx.attributes() }),
-      );
-      return out.Item !== undefined;
-    } catch (err) {
-      throw mapBackendError(err);
-    }
+    return (await this.#stored(model, key)) !== undefined;
   }
 
   async #update(model: ModelDef, key: AvItem, request: UpdateItemCommand['input'], missingIs404: boolean, expected: unknown) {
@@ -132,7 +123,7 @@ export class ItemStore {
    */
   async #conditionError(model: ModelDef, key: AvItem, err: unknown, missingIs404: boolean, expected: unknown): Promise<SidecarError> {
     if (!isConditionFailure(err)) return mapBackendError(err);
-    const current = (err.Item as AvItem | undefined) ?? (await this.#currentVersion(model, key));
+    const current = (err.Item as AvItem | undefined) ?? (await this.#stored(model, key));
     if (!current && missingIs404) return new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
     if (!current) return conditionFailed(412, 'item_missing', `${model.name} does not exist`);
     const stored = model.version ? current[model.version]?.N : undefined;
@@ -142,8 +133,8 @@ export class ItemStore {
     return conditionFailed(412, 'condition_failed', 'the condition was not met');
   }
 
-  /** The stored key and version (a consistent read), or undefined when the item is absent. */
-  async #currentVersion(model: ModelDef, key: AvItem): Promise<AvItem | undefined> {
+  /** The stored partition key and version (a consistent read), or undefined when the item is absent. */
+  async #stored(model: ModelDef, key: AvItem): Promise<AvItem | undefined> {
     const ctx = new ExpressionContext();
     const names = [model.partitionKey.attribute, ...(model.version ? [model.version] : [])];
     try {
