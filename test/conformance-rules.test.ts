@@ -189,7 +189,9 @@ async function keysOnlyModels(t: Test, s: TestSidecar): Promise<void> {
 await forEachBackend(
   t,
   REGION,
-  (t, { sidecar: s }) => t.test('models of keys only, or keys and lifecycle attributes, load and serve CRUD', (t) => keysOnlyModels(t, s)),
+  async (t, { sidecar: s }) => {
+    await t.test('models of keys only, or keys and lifecycle attributes, load and serve CRUD', (t) => keysOnlyModels(t, s));
+  },
   { schemasDir: schemasDir({ 'keys-only.yml': KEYS_ONLY }) },
 );
 
