@@ -5,7 +5,6 @@ export type ErrorCode =
   | 'ErrInvalidItem'
   | 'ErrMissingPrimaryKey'
   | 'ErrItemNotFound'
-  | 'ErrItemExists'
   | 'ErrConditionFailed'
   | 'ErrInvalidOperator'
   | 'ErrEncryptedFieldNotQueryable'
@@ -47,6 +46,15 @@ export class SidecarError extends Error {
     this.extra = extra;
   }
 }
+
+/**
+ * Why a write's condition failed (the problem's `reason` member): DMS has one ErrConditionFailed for all of them,
+ * so the reason tells a create on an existing key (409) from a false condition or stale version (412).
+ */
+export type ConditionReason = 'item_exists' | 'item_missing' | 'version_mismatch' | 'condition_failed';
+
+export const conditionFailed = (status: 409 | 412, reason: ConditionReason, detail: string): SidecarError =>
+  new SidecarError('ErrConditionFailed', status, detail, { reason });
 
 export const invalidItem = (detail: string, attribute?: string): SidecarError =>
   new SidecarError('ErrInvalidItem', 400, detail, attribute === undefined ? undefined : { attribute });

@@ -133,7 +133,7 @@ t.test('problem+json everywhere, x-request-id echoed or generated', async (t) =>
   const malformed = await s.request('POST', USERS, '{"PK": "x",');
   isProblem(t, malformed, 400, 'ErrInvalidRequest', 'malformed JSON');
   await create(t, 'CRUD#RID#1');
-  isProblem(t, await s.request('POST', USERS, user('CRUD#RID#1')), 409, 'ErrItemExists', 'duplicate create');
+  isProblem(t, await s.request('POST', USERS, user('CRUD#RID#1')), 409, 'ErrConditionFailed', 'duplicate create');
   isProblem(t, await s.request('POST', USERS, user('CRUD#RID#2', { bogus: 1 })), 400, 'ErrInvalidItem', 'unknown attribute');
   isProblem(
     t,
@@ -159,7 +159,8 @@ t.test('create: 201, ETag "0", lifecycle attributes, 409 on an existing key', as
   t.same(got.json, res.json);
 
   const dup = await s.request('POST', USERS, user('CRUD#C#1', { name: 'Other' }));
-  isProblem(t, dup, 409, 'ErrItemExists', 'duplicate');
+  isProblem(t, dup, 409, 'ErrConditionFailed', 'duplicate');
+  t.equal(dup.json?.reason, 'item_exists', 'the reason says the key exists');
   t.equal((await get('CRUD#C#1')).json?.name, 'Ann', 'the existing item is untouched');
 
   const explicit = await s.request('POST', `${USERS}?ifNotExists=true`, user('CRUD#C#1'));
@@ -814,7 +815,7 @@ t.test('Session: no sort key, no version, no ETag', async (t) => {
   t.equal(got.status, 200);
   t.equal(got.headers.get('etag'), null);
   t.same(got.json, created.json);
-  isProblem(t, await s.request('POST', SESSIONS, { id: 'CRUD#S#1', userId: 'u2' }), 409, 'ErrItemExists', 'duplicate session');
+  isProblem(t, await s.request('POST', SESSIONS, { id: 'CRUD#S#1', userId: 'u2' }), 409, 'ErrConditionFailed', 'duplicate session');
 
   await sleep(5);
   const patched = await s.request('PATCH', path, { set: { userId: 'u2' } });

@@ -240,7 +240,7 @@ t.test('CRUD round trip on User and Order against moto', async (t) => {
 
   const dup = await s.request('POST', '/v1/models/User/items', user);
   t.equal(dup.status, 409);
-  t.equal(dup.json?.code, 'ErrItemExists');
+  t.match(dup.json, { code: 'ErrConditionFailed', reason: 'item_exists' });
 
   const patched = await s.request(
     'PATCH',

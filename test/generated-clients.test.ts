@@ -73,7 +73,7 @@ function checkSummary(t: Test, s: Json, client: string, prefix: string): void {
   t.match(s.create, { status: 201, etag: '"0"', version: 0 }, 'create → 201, ETag "0", version 0');
   t.match(s.create.createdAt, RFC3339_NANO, 'createdAt set by the sidecar');
   t.same(s.siblings, [201, 201], 'two more items in the partition');
-  t.match(s.duplicate, { status: 409, code: 'ErrItemExists', contentType: PROBLEM_JSON }, 'create on an existing key → 409 ErrItemExists');
+  t.match(s.duplicate, { status: 409, code: 'ErrConditionFailed', contentType: PROBLEM_JSON }, 'create on an existing key → 409 ErrConditionFailed');
   t.same(s.get, { status: 200, name: 'Ann', status_: 'active', tags: ['a', 'b'], taxId: 'TAX-0001', version: 0 }, 'get (encrypted taxId read back)');
   t.same(s.patch, { status: 200, etag: '"1"', version: 1, name: 'Annie', tags: ['a', 'b', 'c'] }, 'PATCH with If-Match "0" → version 1');
   t.match(s.stalePatch, { status: 412, code: 'ErrConditionFailed', contentType: PROBLEM_JSON }, 'PATCH with a stale If-Match → 412');

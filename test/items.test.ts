@@ -26,7 +26,7 @@ t.test('create, read, replace, update, delete a User', async (t) => {
 
   const again = await s.request('POST', '/v1/models/User/items', user);
   t.equal(again.status, 409);
-  t.equal(again.json.code, 'ErrItemExists');
+  t.match(again.json, { code: 'ErrConditionFailed', reason: 'item_exists' });
   t.match(again.headers.get('content-type'), /application\/problem\+json/);
 
   const patched = await s.request('PATCH', '/v1/models/User/items/USER%231/PROFILE', { set: { name: 'Annie' } }, { 'if-match': '"0"' });

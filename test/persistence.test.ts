@@ -78,7 +78,7 @@ t.test('items and tables survive a restart on the same --data-dir', async (t) =>
 
   const again = await second.request('POST', '/v1/models/User/items', user);
   t.equal(again.status, 409, 'create on a persisted key is a conflict');
-  t.equal(again.json.code, 'ErrItemExists');
+  t.match(again.json, { code: 'ErrConditionFailed', reason: 'item_exists' });
 
   const stale = await second.request('PATCH', '/v1/models/User/items/USER%23p1/PROFILE', { set: { name: 'X' } }, { 'if-match': '"0"' });
   t.equal(stale.status, 412, 'the persisted version is enforced');

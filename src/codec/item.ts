@@ -5,8 +5,7 @@ import type { ModelDef } from '../model/index.js';
 import { decodeBase64Url } from './binary.js';
 import { toN } from './number.js';
 export { checkItemSize } from './size.js';
-import { toEpochSeconds } from './time.js';
-import { decodeValue, encodeValue } from './value.js';
+import { decodeValue, encodeTtl, encodeValue } from './value.js';
 
 export type AvItem = Record<string, AttributeValue>;
 export type LogicalItem = Record<string, unknown>;
@@ -39,9 +38,8 @@ export function encodeAttributeForWrite(model: ModelDef, attr: DmsAttribute, val
   if (value === null && (attr.required || isKeyAttribute(model, name))) {
     throw invalidItem(`attribute ${name} is required and cannot be null`, name);
   }
-  if (name === model.ttl && value !== null && value !== undefined) {
-    return { N: toEpochSeconds(value, name) };
-  }
+  // omit_empty judges the value as given (`0` is empty), before the TTL becomes epoch seconds.
+  if (name === model.ttl) return encodeTtl(attr, value, name);
   const av = encodeValue(attr, value, name);
   if (av && isKeyAttribute(model, name)) checkKeyValue(model, attr, av);
   else if (av && (av.S !== undefined || av.B !== undefined)) checkIndexKeyValue(model, name, av);

@@ -3,10 +3,13 @@ import { setOwn } from '../codec/index.js';
 import { SidecarError, withCause } from '../errors.js';
 import type { CachingKeyProvider } from './cache.js';
 import { openParsed, parseEnvelope, sealAttribute, type ParsedEnvelope } from './envelope.js';
+import { checkPayloadType } from './payload.js';
 
 export interface ModelEncryptionInfo {
   readonly name: string;
   readonly encrypted: ReadonlySet<string>;
+  /** DMS types by attribute: a decrypted value of another type is an invalid envelope. */
+  readonly attributes?: ReadonlyMap<string, { readonly type: string }>;
 }
 
 type Item = Record<string, AttributeValue>;
@@ -90,7 +93,16 @@ export class ItemCrypto {
         parsed.map(([name, env]) => provider.plaintextFor(env.edk).catch((err: unknown) => Promise.reject(forAttribute(err, name)))),
       );
       const out: Item = { ...item };
-      parsed.forEach(([name, env], i) => setOwn(out, name, openParsed(name, env, keys[i])));
+      for (const [i, [name, env]] of parsed.entries()) {
+        const av = openParsed(name, env, keys[i]);
+        const type = model.attributes?.get(name)?.type;
+        try {
+          if (type !== undefined) checkPayloadType(av, type);
+        } catch (err) {
+          throw forAttribute(err, name);
+        }
+        setOwn(out, name, av);
+      }
       return out;
     })();
   }

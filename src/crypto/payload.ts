@@ -1,5 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { encodeBase64, setOwn } from '../codec/index.js';
+import { encodeBase64, normalizeDecimal, setOwn } from '../codec/index.js';
 import { SidecarError } from '../errors.js';
 
 /**
@@ -75,6 +75,12 @@ function strings(v: Json, type: string, check?: (s: string) => boolean): string[
   });
 }
 
+/** A set as DynamoDB has it: at least one element, none twice (numbers compared by value, bytes by content). */
+function checkSet(type: string, identities: readonly string[]): void {
+  if (identities.length === 0) throw invalid(`${type} value is an empty set`);
+  if (new Set(identities).size !== identities.length) throw invalid(`${type} value repeats an element`);
+}
+
 const VALUE_KEY: Record<string, string> = {
   S: 's', N: 'n', B: 'b', BOOL: 'bool', NULL: 'null', SS: 'ss', NS: 'ns', BS: 'bs', L: 'l', M: 'm',
 };
@@ -113,13 +119,22 @@ function decodeJson(j: Json, depth: number): AttributeValue {
     case 'NULL':
       if (v !== true) throw invalid('NULL value must be true');
       return { NULL: true };
-    case 'SS':
-      return { SS: strings(v, 'SS') };
-    case 'NS':
-      return { NS: strings(v, 'NS', (s) => DECIMAL.test(s)) };
-    case 'BS':
+    case 'SS': {
+      const SS = strings(v, 'SS');
+      checkSet(t, SS);
+      return { SS };
+    }
+    case 'NS': {
+      const NS = strings(v, 'NS', (s) => DECIMAL.test(s));
+      checkSet(t, NS.map((n) => normalizeDecimal(n) ?? n));
+      return { NS };
+    }
+    case 'BS': {
       if (!Array.isArray(v)) throw invalid('BS value must be an array');
-      return { BS: v.map((b) => decodeBinary(b, 'BS')) };
+      const BS = v.map((b) => decodeBinary(b, 'BS'));
+      checkSet(t, BS.map(encodeBase64));
+      return { BS };
+    }
     case 'L':
       if (!Array.isArray(v)) throw invalid('L value must be an array');
       return { L: v.map((e) => decodeJson(e, depth + 1)) };
@@ -131,6 +146,16 @@ function decodeJson(j: Json, depth: number): AttributeValue {
       return { M: out };
     }
   }
+}
+
+/**
+ * A decrypted value must have the attribute's DMS type, or be NULL (what a write stores for null and for an empty
+ * set): an `M` where the model says `S` would otherwise be served with the wrong shape. Never names the type found.
+ */
+export function checkPayloadType(av: AttributeValue, type: string): void {
+  const found = Object.entries(av).find(([, v]) => v !== undefined)?.[0];
+  if (found === type || found === 'NULL') return;
+  throw invalid(`the decrypted value is not of the attribute's type ${type}`);
 }
 
 /** Payload bytes → typed value; anything that is not exactly a typed value → ErrInvalidEncryptedEnvelope. */

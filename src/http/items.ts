@@ -91,7 +91,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
       config: config('create', true),
       schema: {
         operationId: `create${model.name}`,
-        summary: `Create a ${model.name}; 409 if the key exists (unless ifNotExists=false)`,
+        summary: `Create a ${model.name}; 409 ErrConditionFailed (reason item_exists) if the key exists (unless ifNotExists=false)`,
         tags,
         querystring: Type.Object({ ifNotExists: Type.Optional(BooleanQuery), condition: conditionQuery }),
         body: Type.Ref(`${model.name}Create`),

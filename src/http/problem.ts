@@ -10,7 +10,6 @@ const TITLES: Record<ErrorCode, string> = {
   ErrInvalidItem: 'Invalid item',
   ErrMissingPrimaryKey: 'Missing primary key',
   ErrItemNotFound: 'Item not found',
-  ErrItemExists: 'Item already exists',
   ErrConditionFailed: 'Condition failed',
   ErrInvalidOperator: 'Invalid operator',
   ErrEncryptedFieldNotQueryable: 'Encrypted attribute not queryable',

@@ -43,6 +43,7 @@ export const ProblemSchema = Type.Object(
     instance: Type.Optional(Type.String()),
     requestId: Type.Optional(Type.String()),
     attribute: Type.Optional(Type.String()),
+    reason: Type.Optional(Type.String({ description: 'ErrConditionFailed only: item_exists (409), item_missing, version_mismatch or condition_failed (412)' })),
   },
   { $id: 'Problem', additionalProperties: true },
 );

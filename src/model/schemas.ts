@@ -102,11 +102,13 @@ function patchBody(model: SchemaSource): TObject {
   const partial = (include: (a: DmsAttribute) => boolean) =>
     Type.Optional(Type.Object(properties(model, include), { additionalProperties: false }));
   const removable = [...model.attributes.values()].filter(updatable).map((a) => a.attribute);
+  // Ajv refuses an empty enum: a model with nothing removable (keys and lifecycle only) takes only `remove: []`.
+  const removableName = removable.length > 0 ? Type.String({ enum: removable }) : Type.String();
   return Type.Object(
     {
       set: partial(updatable),
       setIfNotExists: partial(updatable),
-      remove: Type.Optional(Type.Array(Type.String({ enum: removable }), { uniqueItems: true })),
+      remove: Type.Optional(Type.Array(removableName, { uniqueItems: true, ...(removable.length > 0 ? {} : { maxItems: 0 }) })),
       add: partial(ofTypes(['N', 'SS', 'NS', 'BS'])),
       delete: partial(ofTypes(['SS', 'NS', 'BS'])),
       append: partial(ofTypes(['L'])),

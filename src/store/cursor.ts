@@ -130,10 +130,12 @@ export function decodeCursor(token: string): Cursor {
   const { lastKey, index, sort, ...rest } = parsed as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw invalidCursor(`unexpected field ${Object.keys(rest)[0]}`);
   if (index !== undefined && typeof index !== 'string') throw invalidCursor('index must be a string');
-  if (sort !== undefined && sort !== 'ASC' && sort !== 'DESC') throw invalidCursor('sort must be ASC or DESC');
+  // Go's EncodeCursor writes the caller's OrderBy verbatim ("desc"); any case is read, ASC/DESC is what is written.
+  const direction = typeof sort === 'string' ? sort.toUpperCase() : sort;
+  if (direction !== undefined && direction !== 'ASC' && direction !== 'DESC') throw invalidCursor('sort must be ASC or DESC');
   return {
     lastKey: mapFromJson(lastKey),
     ...(index ? { index } : {}),
-    ...(sort ? { sort } : {}),
+    ...(direction ? { sort: direction } : {}),
   };
 }

@@ -4,8 +4,10 @@ import {
   PutItemCommand,
   UpdateItemCommand,
   type DynamoDBClient,
+  type Put,
+  type Update,
 } from '@aws-sdk/client-dynamodb';
-import { SidecarError, invalidItem } from '../errors.js';
+import { SidecarError, conditionFailed, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
 import { readItem, type CryptoPort } from './crypto-port.js';
@@ -50,10 +52,8 @@ export class ItemStore {
       await this.#client.send(new PutItemCommand(built.request));
     } catch (err) {
       if (!isConditionFailure(err)) throw mapBackendError(err);
-      if (await this.exists(model, built.key)) {
-        throw new SidecarError('ErrItemExists', 409, `${model.name} with this key already exists`);
-      }
-      throw new SidecarError('ErrConditionFailed', 412, 'the condition was not met');
+      if (await this.exists(model, built.key)) throw conditionFailed(409, 'item_exists', `${model.name} with this key already exists`);
+      throw conditionFailed(412, 'condition_failed', 'the condition was not met');
     }
     return decodeItem(model, built.plainItem);
   }
@@ -61,12 +61,19 @@ export class ItemStore {
   /** Replace or upsert; without `pathKey` the key comes from the body. */
   async put(model: ModelDef, pathKey: AvItem | undefined, body: unknown, options: WriteOptions = {}): Promise<LogicalItem> {
     const built = await buildReplace(model, pathKey, body, options, this.now(), this.#crypto);
-    return this.#update(model, built.key, built.request, false);
+    const expected = options.expected ?? bodyVersion(body);
+    if (built.request.UpdateExpression) return this.#update(model, built.key, built.request, false, expected);
+    try {
+      await this.#client.send(new PutItemCommand({ ...keyOnlyPut(built.request), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+    } catch (err) {
+      throw await this.#conditionError(model, built.key, err, false, expected);
+    }
+    return decodeItem(model, built.key);
   }
 
   async patch(model: ModelDef, key: AvItem, patch: PatchBody, options: WriteOptions = {}): Promise<LogicalItem> {
     const built = await buildUpdate(model, key, patch, options, this.now(), this.#crypto);
-    return this.#update(model, key, built.request, true);
+    return this.#update(model, key, built.request, true, options.expected ?? patch.version);
   }
 
   async get(model: ModelDef, key: AvItem, options: GetOptions = {}): Promise<LogicalItem | undefined> {
@@ -91,41 +98,68 @@ export class ItemStore {
     try {
       await this.#client.send(new DeleteItemCommand({ ...built.request, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
     } catch (err) {
-      throw await this.#conditionError(model, key, err, true);
+      throw await this.#conditionError(model, key, err, true, options.expected);
     }
   }
 
   async exists(model: ModelDef, key: AvItem): Promise<boolean> {
-    const ctx = new ExpressionContext();
-    const projection = ctx.path(model.partitionKey.attribute);
-    try {
-      const out = await this.#client.send(
-        new GetItemCommand({ TableName: model.table, Key: key, ConsistentRead: true, ProjectionExpression: projection, ...ctx.attributes() }),
-      );
-      return out.Item !== undefined;
-    } catch (err) {
-      throw mapBackendError(err);
-    }
+    return (await this.#stored(model, key)) !== undefined;
   }
 
-  async #update(model: ModelDef, key: AvItem, request: UpdateItemCommand['input'], missingIs404: boolean) {
+  async #update(model: ModelDef, key: AvItem, request: UpdateItemCommand['input'], missingIs404: boolean, expected: unknown) {
     try {
       const out = await this.#client.send(
         new UpdateItemCommand({ ...request, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
       );
       return await readItem(this.#crypto, model, out.Attributes ?? key);
     } catch (err) {
-      throw await this.#conditionError(model, key, err, missingIs404);
+      throw await this.#conditionError(model, key, err, missingIs404, expected);
     }
   }
 
-  /** A failed condition means 404 when the item is absent, 412 when it exists but did not match. */
-  async #conditionError(model: ModelDef, key: AvItem, err: unknown, missingIs404: boolean): Promise<SidecarError> {
+  /**
+   * A failed condition means 404 when the item is absent (where the route says so), else 412 with a `reason`:
+   * `item_missing`, `version_mismatch` (an expected version that the stored one is not) or `condition_failed`.
+   */
+  async #conditionError(model: ModelDef, key: AvItem, err: unknown, missingIs404: boolean, expected: unknown): Promise<SidecarError> {
     if (!isConditionFailure(err)) return mapBackendError(err);
-    const exists = err.Item !== undefined || (await this.exists(model, key));
-    if (!exists && missingIs404) return new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
-    return new SidecarError('ErrConditionFailed', 412, 'the condition or expected version was not met');
+    const current = (err.Item as AvItem | undefined) ?? (await this.#stored(model, key));
+    if (!current && missingIs404) return new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
+    if (!current) return conditionFailed(412, 'item_missing', `${model.name} does not exist`);
+    const stored = model.version ? current[model.version]?.N : undefined;
+    if (typeof expected === 'number' && stored !== String(expected)) {
+      return conditionFailed(412, 'version_mismatch', 'the expected version was not met');
+    }
+    return conditionFailed(412, 'condition_failed', 'the condition was not met');
   }
+
+  /** The stored partition key and version (a consistent read), or undefined when the item is absent. */
+  async #stored(model: ModelDef, key: AvItem): Promise<AvItem | undefined> {
+    const ctx = new ExpressionContext();
+    const names = [model.partitionKey.attribute, ...(model.version ? [model.version] : [])];
+    try {
+      const out = await this.#client.send(
+        new GetItemCommand({ TableName: model.table, Key: key, ConsistentRead: true, ProjectionExpression: names.map((n) => ctx.path(n)).join(', '), ...ctx.attributes() }),
+      );
+      return out.Item;
+    } catch (err) {
+      throw mapBackendError(err);
+    }
+  }
+}
+
+/**
+ * A replace on a model of keys only has nothing to set, and an UpdateItem without an expression is not portable
+ * (moto refuses it, a transaction's Update requires one): it is sent as a Put of the key, with the same condition.
+ */
+export function keyOnlyPut(request: Update): Put {
+  const { Key, UpdateExpression: _none, ...rest } = request;
+  return { ...rest, Item: Key };
+}
+
+/** The `version` of a create/put body: the expected current version (validated when the body is encoded). */
+function bodyVersion(body: unknown): unknown {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).version : undefined;
 }
 
 /** GetItem/BatchGet/TransactGet parameters projecting `fields` (none when no fields are asked for). */

@@ -150,7 +150,8 @@ export async function buildReplace(
   return {
     kind: 'update',
     key,
-    request: { TableName: model.table, Key: key, UpdateExpression: update, ...withCondition(condition), ...ctx.attributes() },
+    // A model of keys only has nothing to set: no expression, and the store sends a Put of the key (keyOnlyPut).
+    request: { TableName: model.table, Key: key, UpdateExpression: update || undefined, ...withCondition(condition), ...ctx.attributes() },
   };
 }
 

@@ -11,7 +11,7 @@ import { itemSize } from '../codec/size.js';
 import { keyFingerprint, keyFromObject, uniqueKeys, type LogicalItem } from '../codec/item.js';
 import { canonicalJson } from '../codec/canonical-json.js';
 import { THROTTLING_ERRORS, mapBackendError } from './backend-errors.js';
-import { projectionParams } from './items.js';
+import { keyOnlyPut, projectionParams } from './items.js';
 import type { PatchBody } from './patch.js';
 import { buildCheck, buildCreate, buildDelete, buildReplace, buildUpdate, type BuiltWrite } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
@@ -234,7 +234,7 @@ function toTransactItem(b: BuiltWrite): TransactWriteItem {
     case 'put':
       return { Put: { ...b.request, ...failure } };
     case 'update':
-      return { Update: { ...b.request, ...failure } };
+      return b.request.UpdateExpression ? { Update: { ...b.request, ...failure } } : { Put: { ...keyOnlyPut(b.request), ...failure } };
     case 'delete':
       return { Delete: { ...b.request, ...failure } };
     default:

@@ -12,7 +12,7 @@
 //
 // Properties:
 //   - callers get a success or a clear 503/504 problem+json (ErrThrottled / ErrBackendUnavailable), never a 500,
-//     never a hang past a bound; in `drop` a create whose first attempt landed may see 409 ErrItemExists, and then the
+//     never a hang past a bound; in `drop` a create whose first attempt landed may see 409 ErrConditionFailed (item_exists), and then the
 //     stored item must be the caller's own;
 //   - every write the sidecar acknowledged (2xx) is in the store afterwards, read directly from the host: 0 lost acks;
 //     entries a batch-write reports as unprocessed are not in the store; in modes that never forward a faulted
@@ -482,7 +482,7 @@ for (const mode of [...MODES, 'stall'] as Mode[]) {
       if (r.status >= 200 && r.status < 300) continue;
       if (r.status === 503 && isProblem(r) && ['ErrThrottled', 'ErrBackendUnavailable'].includes(r.json?.code) && r.headers.get('retry-after')) continue;
       if (r.status === 504 && isProblem(r) && r.json?.code === 'ErrBackendUnavailable') continue;
-      if (mode === 'drop' && o.kind === 'create' && r.status === 409 && r.json?.code === 'ErrItemExists') {
+      if (mode === 'drop' && o.kind === 'create' && r.status === 409 && r.json?.code === 'ErrConditionFailed' && r.json?.reason === 'item_exists') {
         ambiguous.push(o);
         continue;
       }
@@ -508,7 +508,7 @@ for (const mode of [...MODES, 'stall'] as Mode[]) {
       if (r.status >= 200 && r.status < 300) {
         for (const k of acked) if (stored.get(k) !== o.writes.get(k)) lost.push(`${o.tag} ${o.kind} acknowledged ${r.status}, ${k} is ${stored.has(k) ? `"${stored.get(k)}"` : 'missing'}`);
       } else if (r.status === 409) {
-        for (const k of acked) if (stored.get(k) !== o.writes.get(k)) lost.push(`${o.tag} create answered 409 ErrItemExists but ${k} is not the caller's item`);
+        for (const k of acked) if (stored.get(k) !== o.writes.get(k)) lost.push(`${o.tag} create answered 409 item_exists but ${k} is not the caller's item`);
       } else if (mode === 'throttle' || mode === 'error500') {
         for (const k of acked) if (stored.has(k)) ghosts.push(`${o.tag} ${o.kind} answered ${r.status} but ${k} was written`);
       }
