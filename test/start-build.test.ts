@@ -73,9 +73,9 @@ t.test('a second start with no source change compiles nothing and is ready in un
   const first = await npmStart();
   t.ok(first.readyMs, `first start ready (${Math.round(first.readyMs ?? 0)} ms)`, { output: first.output });
   const before = await distTimes();
-  // The best of two runs: the suite shares the machine with other test files.
-  const runs = [await npmStart(), await npmStart()];
-  t.ok(runs.every((r) => r.readyMs !== undefined), 'both ready', { output: runs.map((r) => r.output).join('\n') });
+  // The best of three runs: the suite shares the machine with other test files.
+  const runs = [await npmStart(), await npmStart(), await npmStart()];
+  t.ok(runs.every((r) => r.readyMs !== undefined), 'every run ready', { output: runs.map((r) => r.output).join('\n') });
   const best = Math.min(...runs.map((r) => r.readyMs ?? Infinity));
   t.ok(best < 3000, `ready ${Math.round(best)} ms after \`npm start\` (runs: ${runs.map((r) => Math.round(r.readyMs ?? -1)).join(', ')} ms)`);
   t.same(await distTimes(), before, 'no file in dist/ was written');
