@@ -1,7 +1,7 @@
 // Generated clients: a TypeScript client (openapi-typescript types + openapi-fetch, from the /openapi.json a running
-// sidecar serves) and a Python client (openapi-python-client, from the committed openapi.yaml) are generated into a temp dir (never
-// committed), built (tsc with strict options over the driver + generated types; the Python package byte-compiled and
-// imported from PYTHONPATH), and each runs the same round trip against that sidecar: create (201 + ETag "0") with an
+// sidecar serves) and a Python client (openapi-python-client, from the committed openapi.yaml) are generated into a
+// temp dir (never committed), built (tsc with strict options over the driver + generated types; the Python package
+// byte-compiled and imported from PYTHONPATH), and each runs the same round trip against that sidecar: create (201 + ETag "0") with an
 // encrypted attribute, get, PATCH with If-Match, a partition query one item per request following the cursor, a
 // transaction (update + check, then a canceled one), delete, and problem+json errors. The drivers
 // (test/clients/ts/roundtrip.ts, test/clients/python/roundtrip.py) print one JSON summary each; both are held to the
