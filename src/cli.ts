@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './node-version.js';
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { DmsLoadError, loadModels } from './dms/index.js';

@@ -1,25 +1,20 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { chromium } from 'playwright-core';
 import { startTestSidecar } from './helpers/sidecar.js';
+import { tools, withTool } from './helpers/tools.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-if (!existsSync(CHROMIUM) && process.env.REQUIRE_BROWSER === '1') {
-  t.fail(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
-} else if (!existsSync(CHROMIUM)) {
-  t.comment(`Swagger UI browser test skipped: no Chromium at ${CHROMIUM} (bash .ci/run installs Debian's chromium)`);
-} else {
-  t.test('Swagger UI lists the models and a "Try it out" GET returns 200', async (t) => {
+// REQUIRE_TOOLS=1 (or the older REQUIRE_BROWSER=1) turns a missing Chromium into a failure.
+await withTool(t, tools.chromium(), 'Swagger UI in Chromium', async (t, executablePath) => {
+  await t.test('Swagger UI lists the models and a "Try it out" GET returns 200', async (t) => {
     const s = await startTestSidecar({ docs: true });
     t.teardown(() => s.close());
     const profile = await mkdtemp(path.join(tmpdir(), 'chromium-'));
     t.teardown(() => rm(profile, { recursive: true, force: true }));
     const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath,
       headless: true,
       args: [
         '--no-sandbox',
@@ -53,4 +48,4 @@ if (!existsSync(CHROMIUM) && process.env.REQUIRE_BROWSER === '1') {
     t.equal((await status.innerText()).trim(), '200');
     t.match(await op.locator('.live-responses-table .microlight').first().innerText(), /"name": "User"/);
   });
-}
+});

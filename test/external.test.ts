@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -17,7 +16,8 @@ import t from 'tap';
 import { startSidecar } from '../src/server.js';
 import { MissingTablesError } from '../src/store/tables.js';
 import { baseConfig, startTestSidecar, type TestSidecar } from './helpers/sidecar.js';
-import { freePort } from './helpers/net.js';
+import { startMoto } from './helpers/moto.js';
+import { tools, withTool } from './helpers/tools.js';
 
 // moto is shared by every test file in CI: this file keeps to its own region and drops its tables before and after.
 const REGION = 'eu-south-2';
@@ -30,53 +30,13 @@ delete process.env.AWS_SESSION_TOKEN;
 delete process.env.AWS_PROFILE;
 
 
-async function waitForMoto(endpoint: string, child?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
-    const up = await fetch(`${endpoint}/moto-api/`).then(
-      async (res) => (await res.arrayBuffer(), res.ok),
-      () => false,
-    );
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`moto did not answer at ${endpoint}/moto-api/`);
-}
+// Everything runs inside one subtest: skipped (or failed, under REQUIRE_TOOLS=1) when there is no moto.
+await withTool(t, tools.moto(), 'external-endpoint mode (moto)', async (t) => {
+  const moto = await startMoto();
+  const endpoint = moto.endpoint.replace(/\/+$/, '');
+  const client = new DynamoDBClient({ endpoint, region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
 
-/** CI's moto when MOTO_ENDPOINT is set, otherwise our own moto_server on a free port. */
-async function motoEndpoint(): Promise<string> {
-  if (process.env.MOTO_ENDPOINT) {
-    const endpoint = process.env.MOTO_ENDPOINT.replace(/\/+$/, '');
-    await waitForMoto(endpoint);
-    return endpoint;
-  }
-  const bin = path.join(ROOT, '.venv', 'bin', 'moto_server');
-  if (!existsSync(bin)) throw new Error(`MOTO_ENDPOINT is unset and ${bin} does not exist (run .ci/run once to create the venv)`);
-  const port = await freePort();
-  const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await once(child, 'exit');
-    clearTimeout(timer);
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  try {
-    await waitForMoto(endpoint, child);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${stderr}`);
-  }
-  return endpoint;
-}
-
-const endpoint = await motoEndpoint();
-const client = new DynamoDBClient({ endpoint, region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-
-async function dropTables(): Promise<void> {
+  async function dropTables(): Promise<void> {
   for (const name of TABLES) {
     try {
       await client.send(new DeleteTableCommand({ TableName: name }));
@@ -84,35 +44,36 @@ async function dropTables(): Promise<void> {
       if (!(err instanceof ResourceNotFoundException) && (err as Error).name !== 'ResourceNotFoundException') throw err;
     }
   }
-}
+  }
 
-const sidecars = new Set<TestSidecar>();
-t.teardown(async () => {
+  const sidecars = new Set<TestSidecar>();
+  t.teardown(async () => {
   for (const s of sidecars) await s.close().catch(() => undefined);
   await dropTables().catch(() => undefined);
   client.destroy();
-});
+    await moto.stop();
+  });
 
-const external = { backend: 'aws' as const, dynamodbEndpoint: endpoint, region: REGION };
-async function start(createTables: boolean): Promise<TestSidecar> {
+  const external = { backend: 'aws' as const, dynamodbEndpoint: endpoint, region: REGION };
+  async function start(createTables: boolean): Promise<TestSidecar> {
   const s = await startTestSidecar({ ...external, createTables });
   sidecars.add(s);
   return s;
-}
-async function stop(s: TestSidecar): Promise<void> {
+  }
+  async function stop(s: TestSidecar): Promise<void> {
   sidecars.delete(s);
   await s.close();
-}
+  }
 
-async function describe(name: string): Promise<TableDescription> {
+  async function describe(name: string): Promise<TableDescription> {
   const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
   if (!Table) throw new Error(`no description for ${name}`);
   return Table;
-}
+  }
 
-await dropTables();
+  await dropTables();
 
-t.test('without --create-tables and no tables, the boot fails naming every missing table', async (t) => {
+  t.test('without --create-tables and no tables, the boot fails naming every missing table', async (t) => {
   const err = await startSidecar({ ...baseConfig, ...external, createTables: false }).then(
     async (s) => {
       await s.close();
@@ -144,9 +105,9 @@ t.test('without --create-tables and no tables, the boot fails naming every missi
   t.equal(code, 1, 'CLI exits 1', { stderr });
   for (const name of TABLES) t.match(stderr, name, `CLI names ${name}`);
   t.notMatch(stderr, /\n\s+at /, 'no stack trace');
-});
+  });
 
-t.test('with createTables the boot creates every table with its indexes and TTL', async (t) => {
+  t.test('with createTables the boot creates every table with its indexes and TTL', async (t) => {
   const s = await start(true);
   t.equal(s.sidecar.backend.kind, 'external');
   t.equal(s.sidecar.backend.endpoint, endpoint);
@@ -215,9 +176,9 @@ t.test('with createTables the boot creates every table with its indexes and TTL'
   t.notMatch((await ttl('orders'))?.TimeToLiveStatus ?? 'DISABLED', /^ENABL/, 'orders has no TTL role, no TTL');
 
   await stop(s);
-});
+  });
 
-t.test('CRUD round trip on User and Order against moto', async (t) => {
+  t.test('CRUD round trip on User and Order against moto', async (t) => {
   const s = await start(false);
 
   // User
@@ -336,9 +297,9 @@ t.test('CRUD round trip on User and Order against moto', async (t) => {
   t.equal(bg.json.digest, '3q2+7w==');
 
   await stop(s);
-});
+  });
 
-t.test('a second boot without createTables finds the tables', async (t) => {
+  t.test('a second boot without createTables finds the tables', async (t) => {
   const before = await describe('users');
   const s = await start(false);
   const health = await s.request('GET', '/healthz');
@@ -352,9 +313,9 @@ t.test('a second boot without createTables finds the tables', async (t) => {
   const again = await start(true);
   t.equal((await again.request('GET', '/v1/models/Blob/items/7/3q2-7w')).status, 200, 'createTables keeps existing tables and data');
   await stop(again);
-});
+  });
 
-t.test('a single missing table is named alone', async (t) => {
+  t.test('a single missing table is named alone', async (t) => {
   await client.send(new DeleteTableCommand({ TableName: 'sessions' }));
   const err = await startSidecar({ ...baseConfig, ...external, createTables: false }).then(
     async (s) => {
@@ -366,4 +327,5 @@ t.test('a single missing table is named alone', async (t) => {
   t.type(err, MissingTablesError);
   t.same((err as MissingTablesError).tables, ['sessions']);
   t.notMatch((err as Error).message, /users|orders|blobs/, 'tables that exist are not named');
+  });
 });

@@ -16,6 +16,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import t, { type Test } from 'tap';
 import { startMoto } from './helpers/moto.js';
+import { tools, withTool } from './helpers/tools.js';
 import { startTestSidecar, type TestResponse, type TestSidecar } from './helpers/sidecar.js';
 import { problem, type Json } from './helpers/assert.js';
 
@@ -28,14 +29,11 @@ const roleArn = (p: PartnerId) => `arn:aws:iam::${ACCOUNTS[p]}:role/dynamorm-${p
 const TABLES = ['blobs', 'orders', 'sessions', 'users'];
 
 
-const moto = await startMoto();
-if (!moto) {
-  t.comment('partners suite skipped: no MOTO_ENDPOINT and no .venv/bin/moto_server (bash .ci/run installs it)');
-} else {
+await withTool(t, tools.moto(), 'partners on moto', async (t) => {
+  const moto = await startMoto();
   t.teardown(() => moto.stop());
-  // Everything runs inside one subtest so tap waits for the whole (asynchronous) setup.
-  await t.test('partners on moto', (t) => suite(t, moto.endpoint));
-}
+  await suite(t, moto.endpoint);
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Process entry of the Lambda extension; bundled to /opt/dynamorm-sidecar/extension.mjs by `npm run bundle`.
+import '../node-version.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LAYER_SCHEMAS_DIR, runExtension } from './extension.js';

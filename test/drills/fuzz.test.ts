@@ -13,13 +13,14 @@
 //
 // DRILL_FUZZ_MAX_EXAMPLES (default 30) and DRILL_FUZZ_SEED (default 20261126) tune the run; DRILL_FUZZ_PHASES
 // (default coverage,fuzzing,stateful) selects phases. Needs the project venv's schemathesis (`.venv/bin/st`;
-// `.venv/bin/pip install schemathesis`), skipped with a comment when it is missing.
+// `.venv/bin/pip install schemathesis`), skipped when it is missing (a failure under REQUIRE_TOOLS=1).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { startTestSidecar } from '../helpers/sidecar.js';
+import { tools, withTool } from '../helpers/tools.js';
 
 const ST = resolve('.venv/bin/st');
 const MAX_EXAMPLES = Number(process.env.DRILL_FUZZ_MAX_EXAMPLES ?? 30);
@@ -46,9 +47,7 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promi
   });
 }
 
-if (!existsSync(ST)) {
-  t.comment(`fuzz drill skipped: ${ST} is missing (.venv/bin/pip install schemathesis)`);
-} else {
+await withTool(t, tools.schemathesis(), 'schemathesis fuzz drill', async (t) => {
   const s = await startTestSidecar();
   t.teardown(() => s.close());
   const dir = mkdtempSync(join(tmpdir(), 'dynamorm-fuzz-'));
@@ -100,4 +99,4 @@ if (!existsSync(ST)) {
     t.same(report.errors, [], 'no errors (network or generation)');
     t.equal(out.code, 0, `st exited 0${out.code === 0 ? '' : `:\n${out.stdout.slice(-4000)}`}`);
   });
-}
+});

@@ -16,6 +16,7 @@ import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import t, { type Test } from 'tap';
 import { startMoto } from '../helpers/moto.js';
+import { tools, withTool } from '../helpers/tools.js';
 import { startTestSidecar, type TestResponse, type TestSidecar } from '../helpers/sidecar.js';
 import { prng } from '../helpers/prng.js';
 
@@ -225,10 +226,8 @@ async function stream(s: TestSidecar, partner: PartnerId, other: PartnerId, seed
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const moto = await startMoto();
-if (!moto) {
-  t.comment('partners drill skipped: no MOTO_ENDPOINT and no .venv/bin/moto_server (bash .ci/run installs it)');
-} else {
+await withTool(t, tools.moto(), 'partner isolation under a fuzzed mix (moto)', async (t) => {
+  const moto = await startMoto();
   t.teardown(() => moto.stop());
-  await t.test('partner isolation under a fuzzed mix (moto)', (t) => drill(t, moto.endpoint));
-}
+  await drill(t, moto.endpoint);
+});

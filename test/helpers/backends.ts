@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import { startMoto } from './moto.js';
+import { tools, withTool } from './tools.js';
 import { startTestSidecar, type TestSidecar } from './sidecar.js';
 import type { SidecarConfig } from '../../src/config.js';
 
@@ -23,12 +24,8 @@ export async function forEachBackend(
     t.teardown(() => sidecar.close());
     await suite(t, { name: 'dynalite', sidecar });
   });
-  const moto = await startMoto();
-  if (!moto) {
-    t.comment('AWS-compatible suite skipped: no MOTO_ENDPOINT and no .venv/bin/moto_server (bash .ci/run installs it)');
-    return;
-  }
-  await t.test('moto (AWS-compatible)', async (t) => {
+  await withTool(t, tools.moto(), 'moto (AWS-compatible)', async (t) => {
+    const moto = await startMoto();
     t.teardown(() => moto.stop());
     const sidecar = await startTestSidecar({ ...overrides, dynamodbEndpoint: moto.endpoint, region, createTables: true });
     t.teardown(() => sidecar.close());

@@ -10,7 +10,6 @@ export interface Moto {
 
 const MOTO_BIN = '.venv/bin/moto_server';
 
-
 async function waitUntilUp(endpoint: string, child?: ChildProcess): Promise<void> {
   for (let i = 0; i < 150; i++) {
     if (child?.exitCode !== null && child?.exitCode !== undefined) throw new Error(`moto_server exited with ${child.exitCode}`);
@@ -26,10 +25,10 @@ async function waitUntilUp(endpoint: string, child?: ChildProcess): Promise<void
 }
 
 /**
- * The AWS-compatible backend: `MOTO_ENDPOINT` when CI started one, else a moto_server from the project's
- * venv, else undefined (the caller reports the suite as skipped).
+ * The AWS-compatible backend: `MOTO_ENDPOINT` when CI started one, else a moto_server from the project's venv.
+ * Callers run it inside `withTool(t, tools.moto(), …)`, which skips (or fails) the suite when neither is there.
  */
-export async function startMoto(): Promise<Moto | undefined> {
+export async function startMoto(): Promise<Moto> {
   process.env.AWS_ACCESS_KEY_ID ??= 'testing';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
   const given = process.env.MOTO_ENDPOINT;
@@ -37,7 +36,7 @@ export async function startMoto(): Promise<Moto | undefined> {
     await waitUntilUp(given);
     return { endpoint: given, stop: async () => {} };
   }
-  if (!existsSync(MOTO_BIN)) return undefined;
+  if (!existsSync(MOTO_BIN)) throw new Error(`MOTO_ENDPOINT is unset and there is no ${MOTO_BIN}`);
   const port = await freePort();
   const child = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const endpoint = `http://127.0.0.1:${port}`;
