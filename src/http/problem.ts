@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { SidecarError, type ErrorCode } from '../errors.js';
 import { CONDITION_OPERATORS } from '../store/condition.js';
 import { SORT_OPERATORS } from '../store/query.js';
+import { noteProblemCode } from './request-log.js';
 import { RouteTable } from './route-table.js';
 
 const TITLES: Record<ErrorCode, string> = {
@@ -141,6 +142,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     reply.header('retry-after', String(error.extra?.retryAfter ?? 1));
   }
   const { retryAfter: _omit, ...extra } = error.extra ?? {};
+  noteProblemCode(reply, error.code);
   return reply
     .header('x-request-id', request.id)
     .code(error.status)
