@@ -53,7 +53,44 @@ export function dynamoClientConfig(
 // The embedded store accepts any signature; fixed credentials keep it independent of the host's AWS setup.
 const EMBEDDED_CREDENTIALS = { accessKeyId: 'embedded', secretAccessKey: 'embedded' };
 
+/**
+ * A boot failure that one line explains (no stack trace wanted): the CLI prints the message alone unless
+ * LOG_LEVEL=debug.
+ */
+export class BootError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BootError';
+  }
+}
+
+interface LevelDb {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * LevelDB allows one process per directory. dynalite opens it lazily and turns a held lock into an uncaught
+ * "Database is closed" on the first request, so the directory is opened (and closed again) here first, through
+ * the same `level` dynalite loads.
+ */
+async function checkDataDir(dataDir: string): Promise<void> {
+  const { Level } = createRequire(require.resolve('dynalite'))('level') as { Level: new (path: string) => LevelDb };
+  const db = new Level(dataDir);
+  try {
+    await db.open();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new BootError(`--data-dir ${dataDir} is in use by another process (its LevelDB lock is held): stop that sidecar, or give this one another --data-dir`, { cause: err });
+    }
+    throw new BootError(`--data-dir ${dataDir} cannot be opened: ${cause?.message ?? (err as Error).message}`, { cause: err });
+  }
+  await db.close();
+}
+
 async function startEmbedded(options: BackendOptions): Promise<Backend> {
+  if (options.dataDir) await checkDataDir(options.dataDir);
   const dynalite = require('dynalite') as (opts: Record<string, unknown>) => Server;
   const server = dynalite({
     createTableMs: 0,
