@@ -76,8 +76,12 @@ t.test('a path cut at an unencoded # hints at %23', async (t) => {
     t.match(res.json?.detail, /percent-encode it as %23 \(USER#1 → USER%231\)/, `${method}: the fix`);
     t.equal(res.json?.attribute, 'SK');
   }
-  const session = await request('GET', '/v1/models/Session/items/nope');
-  problem(t, session, 404, 'ErrItemNotFound', 'a model with only a partition key is unaffected');
+  // With only a partition key the cut path still names a key: the 404 shows which one, so the cut is visible.
+  const session = await request('GET', '/v1/models/Session/items/sess');
+  problem(t, session, 404, 'ErrItemNotFound', 'a model with only a partition key');
+  t.equal(session.json?.detail, 'Session not found: no item with id "sess"', 'the key as received');
+  const user = await request('GET', '/v1/models/User/items/USER%232/PROFILE');
+  t.equal(user.json?.detail, 'User not found: no item with PK "USER#2" and SK "PROFILE"', 'both keys, decoded');
 });
 
 t.test('request log lines of 4xx/5xx carry the problem code', async (t) => {

@@ -89,6 +89,13 @@ function keyParams(model: ModelDef): TSchema {
   return Type.Object(props);
 }
 
+/** The key as the path gave it, so a key cut short (an unencoded `#` ends the path) is visible in the 404. */
+function describeKey(model: ModelDef, params: Params): string {
+  const parts = [`${model.partitionKey.attribute} ${JSON.stringify(params.pk)}`];
+  if (model.sortKey && params.sk !== undefined) parts.push(`${model.sortKey.attribute} ${JSON.stringify(params.sk)}`);
+  return parts.join(' and ');
+}
+
 function etagOf(model: ModelDef, item: LogicalItem): string | undefined {
   const version = model.version ? item[model.version] : undefined;
   return version !== undefined && version !== null ? `"${String(version)}"` : undefined;
@@ -160,7 +167,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
     async (req, reply) => {
       const q = req.query as Query;
       const item = await req.dataAccess.items.get(model, keyOf(req), { consistent: q.consistent === 'true', fields: parseFields(q.fields) });
-      if (!item) throw new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
+      if (!item) throw new SidecarError('ErrItemNotFound', 404, `${model.name} not found: no item with ${describeKey(model, req.params as Params)}`);
       const etag = etagOf(model, item);
       if (noneMatchHits(req.headers['if-none-match'], etag)) {
         if (etag) reply.header('etag', etag);
