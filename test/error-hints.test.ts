@@ -63,6 +63,9 @@ t.test('a 415 names the content types that are accepted', async (t) => {
   const text = await request('PATCH', '/v1/models/User/items/U%231/PROFILE', '{"set":{}}', { 'content-type': 'text/plain; charset=utf-8' });
   problem(t, text, 415, 'ErrUnsupportedMediaType', 'text/plain body');
   t.match(text.json?.detail, /"text\/plain" is not accepted; send application\/json/);
+  const garbage = await request('POST', '/v1/models/User/query', '{}', { 'content-type': 'not a media type' });
+  problem(t, garbage, 415, 'ErrUnsupportedMediaType', 'a content-type that is not a media type');
+  t.match(garbage.json?.detail, /not a valid media type; send application\/json/);
   const merge = await request('POST', '/v1/models/Session/items', { id: 'h1', userId: 'u' }, { 'content-type': 'application/merge-patch+json' });
   t.equal(merge.status, 201, 'an application/*+json type is accepted, as the message says');
 });
