@@ -56,6 +56,8 @@ const common = {
   target: 'node24',
   format: 'esm',
   minify: true,
+  // Minified class names would reach logs as `err.type: "kw"`: error classes keep their readable names.
+  keepNames: true,
   sourcemap: 'external',
   legalComments: 'none',
   banner: { js: BANNER },

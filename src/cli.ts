@@ -5,6 +5,7 @@ import { ConfigError, helpText, loadConfig } from './config.js';
 import { DmsLoadError, loadModels } from './dms/index.js';
 import { ModelRegistry } from './model/index.js';
 import { MissingTablesError } from './store/tables.js';
+import { BootError } from './store/backend.js';
 import { PartnerConfigError } from './store/partners/config.js';
 import { buildApp, startSidecar } from './server.js';
 import { openApiYaml } from './http/openapi.js';
@@ -21,8 +22,20 @@ async function printOpenApi(schemasDir: string): Promise<void> {
   await app.close();
 }
 
+/** The log level asked for, even when the configuration itself failed to load (then from argv/env directly). */
+let logLevel: string | undefined;
+
+function askedLogLevel(): string | undefined {
+  if (logLevel) return logLevel;
+  const argv = process.argv.slice(2);
+  const i = argv.findIndex((a) => a === '--log-level' || a.startsWith('--log-level='));
+  if (i >= 0) return argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
+  return process.env.LOG_LEVEL;
+}
+
 async function main(): Promise<void> {
   const { config, flags } = loadConfig(process.argv.slice(2), process.env);
+  logLevel = config.logLevel;
   if (flags.help) {
     process.stdout.write(`${helpText()}\n`);
     return;
@@ -41,9 +54,19 @@ async function main(): Promise<void> {
   });
 }
 
+const EXPLAINED = [ConfigError, DmsLoadError, MissingTablesError, PartnerConfigError, BootError];
+
+/**
+ * Boot failures print one line per problem (a DMS directory may have several), without a stack trace: the stack
+ * only helps a developer, who asks for it with LOG_LEVEL=debug (or trace).
+ */
 main().catch((err: unknown) => {
-  const known =
-    err instanceof ConfigError || err instanceof DmsLoadError || err instanceof MissingTablesError || err instanceof PartnerConfigError;
-  process.stderr.write(`dynamorm-sidecar: ${known ? (err as Error).message : (err as Error)?.stack ?? String(err)}\n`);
+  const debug = ['debug', 'trace'].includes(askedLogLevel() ?? '');
+  const e = err instanceof Error ? err : new Error(String(err));
+  const explained = EXPLAINED.some((cls) => err instanceof cls);
+  const line = explained ? e.message : `${e.name}: ${e.message}`;
+  const hint = debug || explained ? '' : ' (LOG_LEVEL=debug prints the stack trace)';
+  process.stderr.write(`dynamorm-sidecar: ${line}${hint}\n`);
+  if (debug) process.stderr.write(`${e.stack ?? ''}${e.cause instanceof Error ? `\ncaused by: ${e.cause.stack}` : ''}\n`);
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

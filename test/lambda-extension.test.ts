@@ -3,7 +3,7 @@
 // Extensions API. DynamoDB is an embedded sidecar's dynalite, reached through a proxy that can slow PutItem down.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -180,6 +180,14 @@ t.test('the layer layout', async (t) => {
   t.ok(statSync(path.join(LAYER, 'dynamorm-sidecar', 'extension.mjs')).size > 0, 'dynamorm-sidecar/extension.mjs');
   t.ok(statSync(path.join(LAYER, 'dynamorm-sidecar', 'schemas', 'orders.yml')).isFile(), 'dynamorm-sidecar/schemas/');
   t.ok(statSync(path.join(OUT, 'cli.mjs')).size > 0, 'cli.mjs');
+});
+
+t.test('error classes keep their names in the minified bundle (logs show err.type by constructor name)', async (t) => {
+  const bundle = readFileSync(path.join(LAYER, 'dynamorm-sidecar', 'extension.mjs'), 'utf8');
+  for (const name of ['MissingTablesError', 'ConfigError', 'DmsLoadError', 'PartnerConfigError', 'BootError', 'SidecarError']) {
+    // esbuild's keepNames: `static{__name(this,"X")}` or `__name(cls,"X")` next to each minified class.
+    t.match(bundle, new RegExp(`\\w\\((?:this|\\w+),"${name}"\\)`), `${name} keeps its name`);
+  }
 });
 
 t.test('register, serve between events, drain on SHUTDOWN', async (t) => {

@@ -412,7 +412,9 @@ await forEachBackend(t, REGION, async (t, { name, sidecar: s }) => {
     problem(t, bigRes, 400, 'ErrInvalidRequest', 'filter expression over 4 KB');
     t.match(bigRes.json?.detail, /4096/);
     problem(t, await query('User', { partition: P, filter: { attr: 'nope', op: '=', value: 1 } }), 400, 'ErrInvalidRequest', 'unknown filter attribute');
-    problem(t, await query('User', { partition: P, filter: { attr: 'age', op: '=', value: 'x' } }), 400, 'ErrInvalidItem', 'filter value of the wrong type');
+    const wrongType = await query('User', { partition: P, filter: { attr: 'age', op: '=', value: 'x' } });
+    problem(t, wrongType, 400, 'ErrInvalidRequest', 'filter value of the wrong type');
+    t.match(wrongType.json?.detail, /age is N, so the value must be a number or decimal string/, 'names the attribute, its type and what to send');
     problem(t, await query('User', { partition: P, sort: { op: 'between', values: ['A'] } }), 400, 'ErrInvalidRequest', 'between with one value');
     problem(t, await query('User', { partition: P, order: 'UP' }), 400, 'ErrInvalidRequest', 'bad order');
     problem(t, await query('User', { index: 'nope', partition: P }), 400, 'ErrInvalidRequest', 'unknown index');

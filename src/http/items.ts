@@ -22,18 +22,44 @@ const ifMatchHeader = Type.Object({
   ),
 });
 
+const ifNoneMatchHeader = Type.Object({
+  'if-none-match': Type.Optional(
+    Type.String({ description: 'ETags already held, e.g. "3" (W/"3" matches too), or *: 304 without a body when one names the current version' }),
+  ),
+});
+
 const conditionQuery = Type.Optional(
   Type.String({ description: 'condition tree as URL-encoded JSON (same shape as the PATCH body `condition`)' }),
 );
 
-/** `If-Match: "3"`, `W/"3"`, `3` or `*`. */
+/**
+ * `If-Match: "3"`, `3` or `*`. If-Match compares strongly (RFC 9110 §13.1.1): a weak `W/"3"` never matches, so
+ * the write is refused with 412 before anything is sent to DynamoDB.
+ */
 export function parseIfMatch(header: string | undefined): Expected {
   if (header === undefined) return undefined;
   const value = header.trim();
   if (value === '*') return '*';
-  const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(value);
+  const match = /^(W\/)?"?(\d{1,15})"?$/.exec(value);
   if (!match) throw new SidecarError('ErrInvalidRequest', 400, IF_MATCH_HINT);
-  return Number(match[1]);
+  if (match[1]) {
+    throw new SidecarError(
+      'ErrConditionFailed',
+      412,
+      `If-Match uses strong comparison (RFC 9110), so the weak ETag ${value} never matches; send the version as a strong ETag: If-Match: "${match[2]}"`,
+    );
+  }
+  return Number(match[2]);
+}
+
+/**
+ * If-None-Match on a read, weak comparison (RFC 9110 §13.1.2): true when `*` is listed and the item exists, or
+ * when one listed ETag (`"3"` or `W/"3"`) names its current version. Tags of any other form simply never match.
+ */
+export function noneMatchHits(header: string | undefined, etag: string | undefined): boolean {
+  if (header === undefined) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  return header.split(',').some((tag) => tag.trim() === '*' || (etag !== undefined && opaque(tag) === etag));
 }
 
 function parseCondition(raw: string | undefined): unknown {
@@ -63,9 +89,21 @@ function keyParams(model: ModelDef): TSchema {
   return Type.Object(props);
 }
 
-function withEtag(model: ModelDef, reply: FastifyReply, item: LogicalItem): LogicalItem {
+/** The key as the path gave it, so a key cut short (an unencoded `#` ends the path) is visible in the 404. */
+function describeKey(model: ModelDef, params: Params): string {
+  const parts = [`${model.partitionKey.attribute} ${JSON.stringify(params.pk)}`];
+  if (model.sortKey && params.sk !== undefined) parts.push(`${model.sortKey.attribute} ${JSON.stringify(params.sk)}`);
+  return parts.join(' and ');
+}
+
+function etagOf(model: ModelDef, item: LogicalItem): string | undefined {
   const version = model.version ? item[model.version] : undefined;
-  if (version !== undefined && version !== null) reply.header('etag', `"${String(version)}"`);
+  return version !== undefined && version !== null ? `"${String(version)}"` : undefined;
+}
+
+function withEtag(model: ModelDef, reply: FastifyReply, item: LogicalItem): LogicalItem {
+  const etag = etagOf(model, item);
+  if (etag) reply.header('etag', etag);
   return item;
 }
 
@@ -118,17 +156,23 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         summary: `Read one ${model.name}`,
         tags,
         params,
+        headers: ifNoneMatchHeader,
         querystring: Type.Object({
           consistent: Type.Optional(BooleanQuery),
           fields: Type.Optional(Type.String({ description: 'comma-separated attributes to return (keys always included)' })),
         }),
-        response: itemResponse(200, `the ${model.name}`),
+        response: { ...itemResponse(200, `the ${model.name}`), 304: { description: 'If-None-Match named the current version: not modified, no body', type: 'null' } },
       },
     },
     async (req, reply) => {
       const q = req.query as Query;
       const item = await req.dataAccess.items.get(model, keyOf(req), { consistent: q.consistent === 'true', fields: parseFields(q.fields) });
-      if (!item) throw new SidecarError('ErrItemNotFound', 404, `${model.name} not found`);
+      if (!item) throw new SidecarError('ErrItemNotFound', 404, `${model.name} not found: no item with ${describeKey(model, req.params as Params)}`);
+      const etag = etagOf(model, item);
+      if (noneMatchHits(req.headers['if-none-match'], etag)) {
+        if (etag) reply.header('etag', etag);
+        return reply.code(304).send();
+      }
       return withEtag(model, reply, item);
     },
   );
@@ -211,7 +255,37 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
   );
 }
 
+/**
+ * `…/items/{pk}` on a model that also has a sort key. The usual cause is a key with an unencoded `#` (`USER#1`):
+ * fetch and curl cut the URL there (the rest is a fragment), so `/items/USER#1/PROFILE` arrives as `/items/USER`.
+ * Refused before any body is read, naming the fix.
+ */
+function registerMissingSortKey(app: FastifyInstance, model: ModelDef): void {
+  const sortKey = model.sortKey;
+  if (!sortKey) return;
+  const pk = model.partitionKey.attribute;
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: `/v1/models/${model.name}/items/:pk`,
+    schema: { hide: true },
+    config: { model: model.name, op: 'item' },
+    onRequest: async () => {
+      throw new SidecarError(
+        'ErrMissingPrimaryKey',
+        400,
+        `${model.name} items are addressed as /v1/models/${model.name}/items/{${pk}}/{${sortKey.attribute}}, and this path has no ${sortKey.attribute} segment. ` +
+          'If a key contains "#", percent-encode it as %23 (USER#1 → USER%231): an unencoded # starts the URL fragment, which the client drops with everything after it',
+        { attribute: sortKey.attribute },
+      );
+    },
+    handler: async () => undefined,
+  });
+}
+
 /** CRUD routes per model: /v1/models/{Model}/items[/{pk}[/{sk}]]. */
 export async function itemRoutes(app: FastifyInstance, options: ItemRoutesOptions): Promise<void> {
-  for (const model of options.registry.list()) registerModel(app, model);
+  for (const model of options.registry.list()) {
+    registerModel(app, model);
+    registerMissingSortKey(app, model);
+  }
 }

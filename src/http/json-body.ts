@@ -110,6 +110,13 @@ export function parseJsonBody(bytes: Buffer): unknown {
   return parseJsonText(decode(bytes)).value;
 }
 
+export const ACCEPTED_CONTENT_TYPES = 'application/json (UTF-8) or an application/*+json type such as application/merge-patch+json';
+
+function unsupportedMediaType(contentType: string | undefined): SidecarError {
+  const given = contentType ? `content-type ${JSON.stringify(contentType.split(';')[0].trim().slice(0, 100))} is not accepted` : 'a body without content-type is not accepted';
+  return new SidecarError('ErrUnsupportedMediaType', 415, `${given}; send ${ACCEPTED_CONTENT_TYPES}`);
+}
+
 /** Only JSON bodies are accepted (anything else is 415); see parseJsonText for how numbers are kept exact. */
 export function registerJsonBody(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
@@ -125,6 +132,8 @@ export function registerJsonBody(app: FastifyInstance): void {
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
   app.addContentTypeParser(/^application\/[a-z0-9.+-]+\+json$/, { parseAs: 'buffer' }, parser);
+  // Every other type: Fastify's own 415 says only "Unsupported Media Type"; this one says what to send.
+  app.addContentTypeParser('*', (request, _payload, done) => done(unsupportedMediaType(request.headers['content-type'])));
   app.addHook('preHandler', async (request) => {
     const raw = (request as unknown as Record<symbol, string | undefined>)[RAW_BODY];
     if (raw !== undefined) request.body = parseWithExactNumbers(raw);

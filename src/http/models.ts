@@ -26,12 +26,23 @@ export function summarizeModel(model: ModelDef) {
   };
 }
 
+const MAX_SUGGESTIONS = 5;
+
+/** 404 naming the loaded models, the closest to the asked name first (a typo or a case slip shows at once). */
+function modelNotFound(registry: ModelRegistry, name: string): SidecarError {
+  const total = registry.list().length;
+  if (total === 0) return new SidecarError('ErrModelNotFound', 404, `no model named ${name}; no models are loaded (check --schemas)`);
+  const names = registry.closestNames(name, MAX_SUGGESTIONS);
+  const more = total > names.length ? ` and ${total - names.length} more (GET /v1/models lists them)` : '';
+  return new SidecarError('ErrModelNotFound', 404, `no model named ${name}; loaded models, closest first: ${names.join(', ')}${more}`);
+}
+
 /** `GET /v1/models`, `GET /v1/models/{model}`, and ErrModelNotFound for any path under an unknown model. */
 export async function modelRoutes(app: FastifyInstance, options: { registry: ModelRegistry }): Promise<void> {
   const { registry } = options;
   const lookup = (name: string) => {
     const model = registry.get(name);
-    if (!model) throw new SidecarError('ErrModelNotFound', 404, `no model named ${name}`);
+    if (!model) throw modelNotFound(registry, name);
     return model;
   };
 

@@ -2,6 +2,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { SidecarError, type ErrorCode } from '../errors.js';
 import { CONDITION_OPERATORS } from '../store/condition.js';
 import { SORT_OPERATORS } from '../store/query.js';
+import { ACCEPTED_CONTENT_TYPES } from './json-body.js';
+import { noteProblemCode } from './request-log.js';
 import { RouteTable } from './route-table.js';
 
 const TITLES: Record<ErrorCode, string> = {
@@ -128,7 +130,11 @@ export function toSidecarError(err: FastifyError, route: RouteErrorContext): Sid
   if (err instanceof SidecarError) return err;
   if (err.validation) return fromValidation(err, route);
   const known = err.code ? FRAMEWORK[err.code] : undefined;
-  if (known) return new SidecarError(known[0], known[1], err.message);
+  if (known) {
+    // Fastify's own 415 (a content-type that does not parse as a media type) says only "Unsupported Media Type".
+    const detail = known[0] === 'ErrUnsupportedMediaType' ? `content-type is not a valid media type; send ${ACCEPTED_CONTENT_TYPES}` : err.message;
+    return new SidecarError(known[0], known[1], detail);
+  }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return new SidecarError('ErrInvalidRequest', err.statusCode, err.message);
   }
@@ -141,6 +147,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     reply.header('retry-after', String(error.extra?.retryAfter ?? 1));
   }
   const { retryAfter: _omit, ...extra } = error.extra ?? {};
+  noteProblemCode(reply, error.code);
   return reply
     .header('x-request-id', request.id)
     .code(error.status)

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../errors.js';
 import type { RouteErrorContext } from './problem.js';
+
+const problemCodes = new WeakMap<FastifyReply, ErrorCode>();
+
+/** The problem `code` a reply carries, so the request's log line can name it (sendProblem records it). */
+export function noteProblemCode(reply: FastifyReply, code: ErrorCode): void {
+  problemCodes.set(reply, code);
+}
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -10,7 +18,7 @@ export function requestId(request: { headers: Record<string, unknown> }): string
   return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-/** One JSON log line per request (Fastify's own two lines are disabled), and the id echoed back. */
+/** One JSON log line per request (Fastify's own two lines are disabled; 4xx/5xx lines carry the problem code), and the id echoed back. */
 export function registerRequestLog(app: FastifyInstance): void {
   let closing = false;
   // Once close() starts, answers say `Connection: close` so keep-alive sockets end after their last response
@@ -32,6 +40,7 @@ export function registerRequestLog(app: FastifyInstance): void {
         model: config.model,
         op: config.op,
         status: reply.statusCode,
+        ...(reply.statusCode >= 400 && problemCodes.has(reply) ? { code: problemCodes.get(reply) } : {}),
         ms: Math.round(reply.elapsedTime * 1000) / 1000,
       },
       'request',

@@ -112,6 +112,16 @@ export class ModelRegistry {
     return [...this.#models.values()];
   }
 
+  /** Loaded model names, the closest to `name` first (case-insensitive edit distance), at most `max`. */
+  closestNames(name: string, max: number): string[] {
+    const wanted = name.toLowerCase();
+    return [...this.#models.keys()]
+      .map((candidate) => ({ candidate, distance: editDistance(wanted, candidate.toLowerCase()) }))
+      .sort((a, b) => a.distance - b.distance || a.candidate.localeCompare(b.candidate))
+      .slice(0, max)
+      .map((c) => c.candidate);
+  }
+
   tables(): TableDef[] {
     const byTable = new Map<string, ModelDef[]>();
     for (const m of this.#models.values()) byTable.set(m.table, [...(byTable.get(m.table) ?? []), m]);
@@ -142,4 +152,17 @@ function tableDef(name: string, models: ModelDef[]): TableDef {
     ttlAttribute: models.map((m) => m.ttl).find((t) => t !== undefined),
     attributeTypes,
   };
+}
+
+/** Levenshtein distance; model names are short, so the O(n·m) table is cheap. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }

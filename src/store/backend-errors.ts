@@ -6,6 +6,14 @@ export const THROTTLING_ERRORS: readonly string[] = ['ProvisionedThroughputExcee
 export const THROTTLES: ReadonlySet<string> = new Set([...THROTTLING_ERRORS, 'LimitExceededException']);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
+const MAX_MESSAGE = 500;
+
+function dynamoMessage(message: string | undefined): string {
+  const text = (message ?? '').replace(/\s+/g, ' ').trim();
+  if (!text) return '(no message)';
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
+}
+
 /** Translate an AWS SDK / network failure into the sidecar's error taxonomy. */
 export function mapBackendError(err: unknown): SidecarError {
   if (err instanceof SidecarError) return err;
@@ -15,11 +23,13 @@ export function mapBackendError(err: unknown): SidecarError {
     return new SidecarError('ErrThrottled', 503, 'DynamoDB is throttling requests; retry after a short delay', { retryAfter: 1 });
   }
   if (name === 'ValidationException') {
-    // DynamoDB's message can quote the offending value: it only picks the code, it is never copied into a response.
     if (/item size|size has exceeded/i.test(e.message ?? '')) {
       return new SidecarError('ErrInvalidItem', 400, 'the item would exceed DynamoDB\'s 400 KB limit after this write');
     }
-    return new SidecarError('ErrInvalidRequest', 400, 'DynamoDB rejected the request as invalid (e.g. an operand of the wrong type, or a range whose bounds are reversed)');
+    // DynamoDB's own words are the only ones that say what it refused. They can quote an operand or a key value, but
+    // never plaintext of an encrypted attribute: those are ciphertext envelopes by the time a request is built, and
+    // conditions, filters and keys cannot name them.
+    return new SidecarError('ErrInvalidRequest', 400, `DynamoDB rejected the request: ${dynamoMessage(e.message)}`);
   }
   if (name === 'ResourceNotFoundException') {
     return new SidecarError('ErrBackendUnavailable', 503, `DynamoDB table not found: ${e.message ?? ''}`.trim());

@@ -65,6 +65,42 @@ export function dynamoClientConfig(
 const EMBEDDED_CREDENTIALS = { accessKeyId: 'embedded', secretAccessKey: 'embedded' };
 
 /**
+ * A boot failure that one line explains (no stack trace wanted): the CLI prints the message alone unless
+ * LOG_LEVEL=debug.
+ */
+export class BootError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BootError';
+  }
+}
+
+interface LevelDb {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * LevelDB allows one process per directory. dynalite opens it lazily and turns a held lock into an uncaught
+ * "Database is closed" on the first request, so the directory is opened (and closed again) here first, through
+ * the same `level` dynalite loads.
+ */
+async function checkDataDir(dataDir: string): Promise<void> {
+  const { Level } = createRequire(require.resolve('dynalite'))('level') as { Level: new (path: string) => LevelDb };
+  const db = new Level(dataDir);
+  try {
+    await db.open();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new BootError(`--data-dir ${dataDir} is in use by another process (its LevelDB lock is held): stop that sidecar, or give this one another --data-dir`, { cause: err });
+    }
+    throw new BootError(`--data-dir ${dataDir} cannot be opened: ${cause?.message ?? (err as Error).message}`, { cause: err });
+  }
+  await db.close();
+}
+
+/**
  * The data directory and everything in it are the sidecar user's alone: 0700 / 0600 for what exists, and a 0077
  * umask for the files LevelDB creates as it runs (returned: the function that puts the previous umask back).
  */
@@ -78,7 +114,7 @@ function privateDataDir(dir: string): () => void {
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new Error(`--data-dir / DATA_DIR: cannot make ${dir} private to this user (0700, files 0600): ${code}`, { cause: err });
+    throw new BootError(`--data-dir / DATA_DIR: cannot make ${dir} private to this user (0700, files 0600): ${code}`, { cause: err });
   }
   const previous = process.umask(0o077);
   return () => {
@@ -91,8 +127,16 @@ function privateDataDir(dir: string): () => void {
  * user can reach the tables around the bearer token and the transaction lock.
  */
 async function startEmbedded(options: BackendOptions): Promise<Backend> {
-  const dynalite = require('dynalite') as (opts: Record<string, unknown>) => Server;
   const restoreUmask = options.dataDir ? privateDataDir(options.dataDir) : undefined;
+  if (options.dataDir) {
+    try {
+      await checkDataDir(options.dataDir);
+    } catch (err) {
+      restoreUmask?.();
+      throw err;
+    }
+  }
+  const dynalite = require('dynalite') as (opts: Record<string, unknown>) => Server;
   const server = dynalite({
     createTableMs: 0,
     deleteTableMs: 0,

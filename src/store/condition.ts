@@ -22,8 +22,45 @@ const MAX_DEPTH = 32;
 
 const SET_ELEMENT: Partial<Record<DmsAttribute['type'], DmsAttribute['type']>> = { SS: 'S', NS: 'N', BS: 'B' };
 
+/** What a JSON operand must look like for each DMS type, in the words of the Values-on-the-wire table. */
+const TYPE_WORDS: Record<DmsAttribute['type'], string> = {
+  S: 'a string',
+  N: 'a number or decimal string',
+  B: 'base64 bytes',
+  BOOL: 'true or false',
+  NULL: 'null',
+  M: 'an object',
+  L: 'an array',
+  SS: 'an array of distinct strings',
+  NS: 'an array of distinct numbers',
+  BS: 'an array of distinct base64 strings',
+};
+/** DynamoDB orders (`<`, `between`, …) only strings, numbers and binary; `begins_with` only strings and binary. */
+const ORDERED_TYPES = new Set(['S', 'N', 'B']);
+const PREFIX_TYPES = new Set(['S', 'B']);
+const CONTAINS_TYPES = new Set(['S', 'B', 'SS', 'NS', 'BS', 'L']);
+const SIZED_TYPES = new Set(['S', 'B', 'SS', 'NS', 'BS', 'M', 'L']);
+const ORDERING_OPERATORS = new Set(['<', '<=', '>', '>=', 'between']);
+
 function invalid(detail: string): SidecarError {
   return new SidecarError('ErrInvalidRequest', 400, `condition: ${detail}`);
+}
+
+function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return typeof value === 'boolean' ? 'true/false' : `a ${typeof value}`;
+}
+
+/**
+ * A condition, filter or key-condition operand the attribute's type cannot hold: 400 naming the attribute, its DMS
+ * type and what the value must be. Never the value itself (a caller's data stays out of error bodies and logs).
+ */
+export function operandTypeError(what: string, path: string, type: string, expected: string, value: unknown, cause: SidecarError): SidecarError {
+  const reason = cause.detail.replace(/^[^:]*: /, '');
+  const got = reason.startsWith('expected') ? `got ${jsonKind(value)}` : reason;
+  return new SidecarError('ErrInvalidRequest', 400, `${what}: ${path} is ${type}, so the value must be ${expected}; ${got}`, { attribute: path });
 }
 
 class LeafEncoder {
@@ -36,12 +73,47 @@ class LeafEncoder {
 
   encode(value: unknown, asElement = false): AttributeValue {
     if (this.nested) return encodeNatural(value, this.path, 0);
-    const elementType = asElement ? SET_ELEMENT[this.attr.type] : undefined;
     if (asElement && this.attr.type === 'L') return encodeNatural(value, this.path, 0);
+    try {
+      return this.#encodeTyped(value, asElement);
+    } catch (err) {
+      if (!(err instanceof SidecarError) || err.code !== 'ErrInvalidItem') throw err;
+      const [type, expected] = this.#expected(asElement);
+      throw operandTypeError('condition', this.path, type, expected, value, err);
+    }
+  }
+
+  #encodeTyped(value: unknown, asElement: boolean): AttributeValue {
+    const elementType = asElement ? SET_ELEMENT[this.attr.type] : undefined;
     // Formats are not enforced on operands: conditions compare prefixes and bounds, not whole stored values.
     const attr: DmsAttribute = { ...this.attr, type: elementType ?? this.attr.type, omit_empty: false, format: undefined, json: elementType ? false : this.attr.json };
     if (this.attr.attribute === this.model.ttl && !asElement) return { N: toEpochSeconds(value, this.path) };
     return encodeValue(attr, value, this.path) ?? { NULL: true };
+  }
+
+  /** The attribute's type as the message names it, and what an operand of it must be. */
+  #expected(asElement: boolean): [string, string] {
+    const type = this.attr.type;
+    const element = asElement ? SET_ELEMENT[type] : undefined;
+    if (element) return [type, `one element: ${TYPE_WORDS[element]}`];
+    if (this.attr.attribute === this.model.ttl) return [`${type} (the ttl attribute)`, 'integer epoch seconds or an RFC 3339 timestamp'];
+    if (this.attr.json) return [`${type} (json)`, 'any JSON value'];
+    return [type, TYPE_WORDS[type]];
+  }
+
+  /** Refuses an operator DynamoDB cannot apply to the attribute's type (it would match nothing, or fail). */
+  checkOperator(op: string, size: boolean): void {
+    if (this.nested) return;
+    const type = this.attr.type;
+    const refuse = (needs: string) =>
+      new SidecarError('ErrInvalidOperator', 400, `operator ${op}${size ? ' with size' : ''} needs ${needs}; ${this.path} is ${type}`, { attribute: this.path });
+    if (size) {
+      if (!SIZED_TYPES.has(type)) throw refuse('a string, binary, set, map or list attribute');
+      return;
+    }
+    if (ORDERING_OPERATORS.has(op) && !ORDERED_TYPES.has(type)) throw refuse('a string, number or binary attribute (S, N, B)');
+    if (op === 'begins_with' && !PREFIX_TYPES.has(type)) throw refuse('a string or binary attribute (S, B)');
+    if (op === 'contains' && !CONTAINS_TYPES.has(type)) throw refuse('a string, set or list attribute (S, B, SS, NS, BS, L)');
   }
 }
 
@@ -53,7 +125,25 @@ function leafEncoder(model: ModelDef, path: string): LeafEncoder {
     throw new SidecarError('ErrEncryptedFieldNotQueryable', 400, `attribute ${attr.attribute} is encrypted and cannot be used in conditions`);
   }
   const nested = segments.length > 1 || segments[0].indexes.length > 0;
+  if (nested && attr.type !== 'M' && attr.type !== 'L') {
+    throw invalid(`${path} reaches into ${attr.attribute}, which is ${attr.type}: only M and L attributes have nested paths`);
+  }
   return new LeafEncoder(model, attr, nested, path);
+}
+
+/**
+ * The top-level attribute named by every leaf of a condition tree (tolerant of malformed nodes: compileCondition
+ * reports those).
+ */
+export function conditionAttributes(condition: unknown, depth = 0): string[] {
+  if (depth > MAX_DEPTH || typeof condition !== 'object' || condition === null) return [];
+  const node = condition as Record<string, unknown>;
+  if (Array.isArray(node.and)) return node.and.flatMap((c) => conditionAttributes(c, depth + 1));
+  if (Array.isArray(node.or)) return node.or.flatMap((c) => conditionAttributes(c, depth + 1));
+  if ('not' in node) return conditionAttributes(node.not, depth + 1);
+  if (typeof node.attr !== 'string') return [];
+  const name = /^[^.[]+/.exec(node.attr)?.[0];
+  return name === undefined ? [] : [name];
 }
 
 /** Compile a condition tree into a DynamoDB condition expression, validating names, operators and values. */
@@ -82,6 +172,7 @@ function compileLeaf(model: ModelDef, node: Record<string, unknown>, ctx: Expres
   }
   if (size !== undefined && typeof size !== 'boolean') throw invalid('size must be a boolean');
   const encoder = leafEncoder(model, attr);
+  encoder.checkOperator(op, size === true);
   const single = (): unknown => {
     if (value === undefined) throw invalid(`operator ${op} on ${attr} needs a value`);
     return value;

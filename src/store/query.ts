@@ -6,7 +6,7 @@ import { sameAttributeValue, type AvItem, type LogicalItem } from '../codec/item
 import { readItem, readItems, type CryptoPort } from './crypto-port.js';
 import { encodeValue } from '../codec/value.js';
 import { mapBackendError } from './backend-errors.js';
-import { compileCondition } from './condition.js';
+import { compileCondition, conditionAttributes, operandTypeError } from './condition.js';
 import { decodeCursor, encodeCursor, type Cursor } from './cursor.js';
 import { ExpressionContext, checkExpressionSize } from './expression.js';
 import { projectionExpression } from './items.js';
@@ -73,10 +73,18 @@ function keyAttributes(model: ModelDef, indexName: string | undefined): DmsAttri
   return [...names].filter((n): n is string => n !== undefined).map((n) => model.attributes.get(n)!);
 }
 
+const KEY_WORDS = { S: 'a string', N: 'a number or decimal string', B: 'base64url bytes' } as const;
+
 function keyValue(attr: DmsAttribute, value: unknown, what: string) {
   if (value === undefined || value === null) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
   // No format check: key conditions compare prefixes and bounds (begins_with "2026-01"), not whole values.
-  const av = encodeValue({ ...attr, omit_empty: false, format: undefined }, value, attr.attribute);
+  let av;
+  try {
+    av = encodeValue({ ...attr, omit_empty: false, format: undefined }, value, attr.attribute);
+  } catch (err) {
+    if (!(err instanceof SidecarError) || err.code !== 'ErrInvalidItem') throw err;
+    throw operandTypeError(what, attr.attribute, attr.type, KEY_WORDS[attr.type as 'S' | 'N' | 'B'], value, err);
+  }
   if (!av || av.NULL) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
   // DynamoDB refuses empty S/B key values in a key condition (dynalite just matches nothing).
   if (av.S === '' || av.B?.length === 0) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} cannot be empty`);
@@ -103,6 +111,7 @@ function prepareQuery(model: ModelDef, options: QueryOptions): Prepared {
   const index = indexOf(model, options.index);
   const pkAttr = model.attributes.get(index ? index.partition.attribute : model.partitionKey.attribute)!;
   const skName = index ? index.sort?.attribute : model.sortKey?.attribute;
+  refuseKeyFilter(options.filter, pkAttr.attribute, skName, index?.name);
   const partition = keyValue(pkAttr, options.partition, 'partition');
   const parts = [`${ctx.path(pkAttr.attribute)} = ${ctx.value(partition)}`];
   if (options.sort !== undefined) {
@@ -124,6 +133,24 @@ function prepareQuery(model: ModelDef, options: QueryOptions): Prepared {
     cursorContext: { ...(options.index ? { index: options.index } : {}), sort: options.order ?? 'ASC' },
     partition: { attribute: pkAttr.attribute, value: partition },
   };
+}
+
+/**
+ * DynamoDB refuses a query filter on the key it queries by ("Filter Expression can only contain non-primary key
+ * attributes") with a message that names neither the fix nor our field names: refuse it first, pointing to
+ * `partition` / `sort`. Scans may filter on keys, so only queries check this.
+ */
+function refuseKeyFilter(filter: unknown, partitionKey: string, sortKey: string | undefined, index: string | undefined): void {
+  if (filter === undefined) return;
+  const of = index ? `index ${index}` : 'the table';
+  for (const name of conditionAttributes(filter)) {
+    if (name === partitionKey) {
+      throw invalid(`filter cannot use ${name}: it is the partition key of ${of}, which "partition" already selects; remove it from filter`);
+    }
+    if (name === sortKey) {
+      throw invalid(`filter cannot use ${name}: it is the sort key of ${of}; put that condition in "sort" instead, e.g. {"sort":{"op":"begins_with","value":"…"}}`);
+    }
+  }
 }
 
 function sortCondition(attr: DmsAttribute, sort: QueryOptions['sort'] & object, ctx: ExpressionContext): string {

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { DmsIndex, DmsKey } from '../dms/types.js';
 import type { TableDef } from '../model/index.js';
+import { BootError } from './backend.js';
 import { mapBounded } from './bounded.js';
 
 /** Tables described or created at once at boot (50 models one by one took ~16 s on dynalite). */
@@ -90,8 +91,56 @@ async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: b
   }
 }
 
-/** Make sure every table exists; idempotent, existing tables are kept as they are. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+const REFUSED_CREDENTIALS = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'AccessDeniedException', 'ExpiredTokenException', 'InvalidClientTokenId']);
+
+async function endpointOf(client: DynamoDBClient): Promise<string> {
+  try {
+    const endpoint = await client.config.endpoint?.();
+    if (endpoint) return `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}`;
+  } catch {
+    // No configured endpoint: AWS's own for the region.
+  }
+  return `DynamoDB in ${await client.config.region()}`;
+}
+
+/** The first call to DynamoDB failed at boot: one line saying what to fix (the SDK's own error is the cause). */
+async function bootFailure(client: DynamoDBClient, err: unknown): Promise<Error> {
+  if (err instanceof MissingTablesError) return err;
+  const e = err as { name?: string; code?: string; message?: string };
+  const where = await endpointOf(client);
+  if (e.name === 'CredentialsProviderError') {
+    return new BootError(
+      `no AWS credentials for ${where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an IAM role provides them (or use --backend embedded for local work)`,
+      { cause: err },
+    );
+  }
+  if (UNREACHABLE.has(e.code ?? '') || UNREACHABLE.has(e.name ?? '')) {
+    return new BootError(`${where} is unreachable (${e.code ?? e.name}): check --dynamodb-endpoint / DYNAMODB_ENDPOINT and that the service is listening`, { cause: err });
+  }
+  if (e.name === 'TimeoutError') {
+    return new BootError(`${where} did not answer in time: check --dynamodb-endpoint / DYNAMODB_ENDPOINT and the network`, { cause: err });
+  }
+  if (REFUSED_CREDENTIALS.has(e.name ?? '')) {
+    return new BootError(`${where} refused the credentials (${e.name}): check the access key, secret and session token, and the IAM policy`, { cause: err });
+  }
+  return new BootError(`checking the tables at ${where} failed: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, { cause: err });
+}
+
+/** Make sure every table exists; idempotent, existing tables are kept as they are. Failures are BootErrors. */
 export async function ensureTables(
+  client: DynamoDBClient,
+  tables: readonly TableDef[],
+  options: EnsureTablesOptions,
+): Promise<EnsureTablesResult> {
+  try {
+    return await ensureTablesOnce(client, tables, options);
+  } catch (err) {
+    throw await bootFailure(client, err);
+  }
+}
+
+async function ensureTablesOnce(
   client: DynamoDBClient,
   tables: readonly TableDef[],
   options: EnsureTablesOptions,
