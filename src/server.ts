@@ -160,6 +160,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       },
     });
     for (const warning of keyring.warnings) app.log.warn(warning);
+    if (backend.recovered) app.log.warn(`rolled back ${backend.recovered} write transaction(s) interrupted by a crash`);
     if (config.socket) await removeStaleSocket(config.socket);
     // Over the cap Node closes new connections at once: descriptors stay for the backend, LevelDB and logs.
     app.server.maxConnections = config.maxConnections;
