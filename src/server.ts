@@ -16,7 +16,7 @@ import { loadPartners } from './store/partners/config.js';
 import { PartnerPool } from './store/partners/pool.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './store/retry.js';
 import { ensureTables } from './store/tables.js';
-import { idempotencyTableDef } from './store/idempotency.js';
+import { idempotencyTableDef, sweepExpired } from './store/idempotency.js';
 import { registerBearerAuth } from './http/auth.js';
 import { batchRoutes } from './http/batch.js';
 import { healthRoutes } from './http/health.js';
@@ -139,6 +139,8 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     const own = [idempotencyTableDef(config.idempotencyTable)];
     await ensureTables(backend.client, tables, { create: embedded || config.createTables, enableTtl: !embedded });
     await ensureTables(backend.client, own, { create: embedded || config.createTables, enableTtl: !embedded });
+    // dynalite has no TTL: expired idempotency records go at each boot instead.
+    const swept = embedded ? await sweepExpired(backend.client, config.idempotencyTable, Date.now()) : 0;
     if (pool && config.createTables) {
       for (const id of partners!.keys()) {
         await ensureTables((await pool.access(id)).client, [...tables, ...own], { create: true, enableTtl: true });
@@ -166,6 +168,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     });
     for (const warning of keyring.warnings) app.log.warn(warning);
     if (backend.recovered) app.log.warn(`rolled back ${backend.recovered} write transaction(s) interrupted by a crash`);
+    if (swept) app.log.info(`deleted ${swept} expired idempotency record(s)`);
     if (config.socket) await removeStaleSocket(config.socket);
     // Over the cap Node closes new connections at once: descriptors stay for the backend, LevelDB and logs.
     app.server.maxConnections = config.maxConnections;

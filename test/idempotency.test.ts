@@ -1,12 +1,21 @@
 // Durable idempotency of POST /v1/transactions/write: a keyed transaction also puts an idempotency record (key,
 // fingerprint of the request, outcome, expiry) in the sidecar's own table, so a retry under the same key returns the
 // first outcome wherever and whenever it arrives — after a restart of the embedded store, or at another instance on
-// the same DynamoDB-compatible endpoint — and a different request under the key gets 409. Prints retries/duplicates.
+// the same DynamoDB-compatible endpoint — and a different request under the key gets 409. Also: 99 items with a key,
+// the table created with --create-tables (TTL on) or named when missing, expired records swept at an embedded boot.
+// Prints retries and duplicates.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteTableCommand,
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
 import t, { type Test } from 'tap';
 import { MissingTablesError } from '../src/store/tables.js';
 import { startSidecar } from '../src/server.js';
@@ -17,6 +26,7 @@ import { baseConfig, startTestSidecar, type TestSidecar } from './helpers/sideca
 // moto keeps tables per region: this file's own.
 const REGION = 'mx-central-1';
 const TABLE = 'custom_idempotency';
+const DEFAULT_TABLE = 'dynamorm_sidecar_idempotency';
 const RUN = randomUUID().slice(0, 8);
 
 const ukey = (pk: string) => ({ PK: pk, SK: 'PROFILE' });
@@ -87,6 +97,19 @@ t.test('embedded store with --data-dir: a retry after a restart returns the firs
   t.equal(await age(second, `${RUN}#LIM#100#0`), undefined, 'nothing written');
   t.same(ok(t, await tx(second, { idempotencyKey: `${RUN}-lim`, items: items(99) }), '99 items with a key'), { committed: 99 });
   t.same(ok(t, await tx(second, { items: items(100) }), '100 items without a key'), { committed: 100 });
+
+  // dynalite has no TTL: expired records are deleted at boot, live ones kept.
+  const record = (pk: string, expiresAt: number) => ({ pk: { S: pk }, fingerprint: { S: 'x' }, committed: { N: '1' }, expiresAt: { N: String(expiresAt) } });
+  const now = Math.floor(Date.now() / 1000);
+  const store = second.sidecar.backend.client;
+  await store.send(new PutItemCommand({ TableName: DEFAULT_TABLE, Item: record(`own/${RUN}-expired`, now - 10) }));
+  await store.send(new PutItemCommand({ TableName: DEFAULT_TABLE, Item: record(`own/${RUN}-live`, now + 3600) }));
+  await second.close();
+  second = await startTestSidecar({ dataDir });
+  const left = async (pk: string) => (await second!.sidecar.backend.client.send(new GetItemCommand({ TableName: DEFAULT_TABLE, Key: { pk: { S: pk } } }))).Item;
+  t.equal(await left(`own/${RUN}-expired`), undefined, 'expired record deleted at boot');
+  t.ok(await left(`own/${RUN}-live`), 'live record kept');
+  t.ok(await left(`own/${RUN}-embedded`), 'the transaction\'s own record kept');
 });
 
 t.test('two instances on one endpoint: the retry sent to the other instance returns the first outcome', async (t) => {

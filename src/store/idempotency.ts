@@ -1,4 +1,11 @@
-import { GetItemCommand, type AttributeValue, type DynamoDBClient, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteItemCommand,
+  GetItemCommand,
+  ScanCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
 import type { TableDef } from '../model/index.js';
 
 export const DEFAULT_IDEMPOTENCY_TABLE = 'dynamorm_sidecar_idempotency';
@@ -83,4 +90,36 @@ export async function readRecord(
   if (fromReason) return parse(fromReason, nowMs);
   const { Item } = await client.send(new GetItemCommand({ TableName: scope.table, Key: recordKey(scope, key), ConsistentRead: true }));
   return parse(Item, nowMs);
+}
+
+/**
+ * Deletes expired records (the embedded store has no TTL, so its table would only grow); returns how many. Each
+ * delete re-checks the expiry, so a record written since the scan stays.
+ */
+export async function sweepExpired(client: DynamoDBClient, table: string, nowMs: number): Promise<number> {
+  const now = { ':now': { N: String(Math.floor(nowMs / 1000)) } };
+  const names = { '#exp': EXPIRES };
+  let swept = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: table,
+        FilterExpression: '#exp < :now',
+        ProjectionExpression: '#pk',
+        ExpressionAttributeNames: { ...names, '#pk': PK },
+        ExpressionAttributeValues: now,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      await client
+        .send(new DeleteItemCommand({ TableName: table, Key: { [PK]: item[PK]! }, ConditionExpression: '#exp < :now', ExpressionAttributeNames: names, ExpressionAttributeValues: now }))
+        .then(() => swept++, (err: Error) => {
+          if (err.name !== 'ConditionalCheckFailedException') throw err;
+        });
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return swept;
 }
