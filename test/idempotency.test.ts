@@ -2,9 +2,10 @@
 // fingerprint of the request, outcome, expiry) in the sidecar's own table, so a retry under the same key returns the
 // first outcome wherever and whenever it arrives — after a restart of the embedded store, or at another instance on
 // the same DynamoDB-compatible endpoint — and a different request under the key gets 409. Also: 99 items with a key,
-// the table created with --create-tables (TTL on) or named when missing, expired records swept at an embedded boot.
+// the table created with --create-tables (TTL on; in every partner account too) or named when missing, keys scoped
+// per partner (two partners in one account each apply once), expired records swept at an embedded boot.
 // Prints retries and duplicates.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import {
   PutItemCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import t, { type Test } from 'tap';
 import { MissingTablesError } from '../src/store/tables.js';
 import { startSidecar } from '../src/server.js';
@@ -145,4 +147,53 @@ t.test('two instances on one endpoint: the retry sent to the other instance retu
   );
   t.type(err, MissingTablesError, 'boot refused');
   t.same((err as MissingTablesError).tables, [TABLE], 'names the idempotency table');
+
+  await t.test('partners: the table in every partner account; keys scoped per partner', (t) => partners(t, moto.endpoint));
 });
+
+/** p1 and p3 share account 444444444444 (and so its table), p2 has 555555555555. */
+async function partners(t: Test, endpoint: string): Promise<void> {
+  const accounts = { p1: '444444444444', p2: '555555555555', p3: '444444444444' } as const;
+  const roleArn = (p: keyof typeof accounts) => `arn:aws:iam::${accounts[p]}:role/idem-${p}`;
+  const dir = mkdtempSync(join(tmpdir(), 'dynamorm-idem-partners-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const partnersFile = join(dir, 'partners.yml');
+  writeFileSync(
+    partnersFile,
+    ['partners:', ...(['p1', 'p2', 'p3'] as const).flatMap((p) => [`  ${p}:`, `    roleArn: ${roleArn(p)}`, `    region: ${REGION}`]), ''].join('\n'),
+  );
+  const s = await startTestSidecar({
+    dynamodbEndpoint: endpoint,
+    backend: 'aws',
+    region: REGION,
+    stsEndpoint: endpoint,
+    partnersFile,
+    requirePartner: true,
+    createTables: true,
+    idempotencyTable: TABLE,
+  });
+  t.teardown(() => s.close());
+  for (const p of ['p1', 'p2'] as const) {
+    const sts = new STSClient({ region: REGION, endpoint });
+    const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn(p), RoleSessionName: `idem-${p}` }));
+    sts.destroy();
+    const ddb = new DynamoDBClient({
+      region: REGION,
+      endpoint,
+      credentials: { accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken! },
+    });
+    const ttl = await ddb.send(new DescribeTimeToLiveCommand({ TableName: TABLE })).finally(() => ddb.destroy());
+    t.equal(ttl.TimeToLiveDescription?.AttributeName, 'expiresAt', `${p}: idempotency table in account ${accounts[p]}, TTL on`);
+  }
+
+  const pk = `${RUN}#PARTNERS`;
+  const as = (p: string) => ({ 'x-partner-id': p });
+  const created = await s.request('POST', '/v1/models/User/items', { ...ukey(pk), email: 'p@example.com', age: 0 }, as('p1'));
+  t.equal(created.status, 201, 'item created in account 444444444444');
+  const body = { idempotencyKey: `${RUN}-shared`, items: [{ op: 'update', model: 'User', key: ukey(pk), update: { add: { age: 1 } } }] };
+  for (const p of ['p1', 'p3', 'p1', 'p3']) {
+    t.same(ok(t, await s.request('POST', '/v1/transactions/write', body, as(p)), `${p} under the shared key`), { committed: 1 });
+  }
+  const read = await s.request('GET', `/v1/models/User/items/${encodeURIComponent(pk)}/PROFILE?consistent=true`, undefined, as('p3'));
+  t.equal(read.json?.age, 2, 'two partners in one account: each applied once under the same key, retries not again');
+}
