@@ -235,7 +235,6 @@ export class TransactionStore {
       throw mapBackendError(err);
     }
   }
-
 }
 
 function toTransactItem(b: BuiltWrite): TransactWriteItem {
