@@ -38,7 +38,7 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
               { minItems: 1, maxItems: MAX_TRANSACTION_ITEMS },
             ),
             idempotencyKey: Type.Optional(
-              Type.String({ minLength: 1, maxLength: 36, description: 'ClientRequestToken: a retry within 10 minutes has exactly-once effect' }),
+              Type.String({ minLength: 1, maxLength: 36, description: 'exactly-once: a retry within 24 hours, on any instance, returns the first outcome (with a key, at most 99 items)' }),
             ),
           },
           { additionalProperties: false },
