@@ -5,7 +5,10 @@ import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyFromPath, type LogicalItem } from '../codec/item.js';
 import type { Expected } from '../store/items.js';
 import type { PatchBody } from '../store/patch.js';
-import { BooleanQuery, problemResponses } from './schemas.js';
+import type { DmsAttribute } from '../dms/types.js';
+import { BASE64URL_PATTERN, DECIMAL_PATTERN } from '../model/schemas.js';
+import { modelExample, patchExample } from '../model/examples.js';
+import { BooleanQuery, problemResponse, problemResponses } from './schemas.js';
 import { IF_MATCH_HINT, type RouteErrorContext } from './problem.js';
 import { parseJsonBody } from './json-body.js';
 
@@ -51,15 +54,25 @@ function parseFields(raw: string | undefined): string[] | undefined {
   return fields.length > 0 ? fields : undefined;
 }
 
+/** A key value as the path carries it: the schema refuses what the codec would (ErrMissingPrimaryKey). */
+function pathKey(attr: DmsAttribute, example: unknown): TSchema {
+  const name = attr.attribute;
+  const examples = example === undefined ? {} : { examples: [pathText(attr, example)] };
+  if (attr.type === 'N') return Type.String({ pattern: DECIMAL_PATTERN, description: `${name} (decimal number)`, ...examples });
+  if (attr.type === 'B') return Type.String({ minLength: 1, pattern: BASE64URL_PATTERN, description: `${name} (base64url bytes)`, ...examples });
+  return Type.String({ minLength: 1, description: `${name} (string, percent-encoded)`, ...examples });
+}
+
+/** An example key value written as it goes into a path (B as base64url). */
+function pathText(attr: DmsAttribute, value: unknown): string {
+  const text = String(value);
+  return attr.type === 'B' ? text.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') : text;
+}
+
 function keyParams(model: ModelDef): TSchema {
-  const describe = (type: string) =>
-    type === 'N' ? 'decimal number' : type === 'B' ? 'base64url bytes' : 'string, percent-encoded';
-  const props: Record<string, TSchema> = {
-    pk: Type.String({ minLength: 1, description: `${model.partitionKey.attribute} (${describe(model.partitionKey.type)})` }),
-  };
-  if (model.sortKey) {
-    props.sk = Type.String({ minLength: 1, description: `${model.sortKey.attribute} (${describe(model.sortKey.type)})` });
-  }
+  const example = modelExample(model);
+  const props: Record<string, TSchema> = { pk: pathKey(model.partitionKey, example[model.partitionKey.attribute]) };
+  if (model.sortKey) props.sk = pathKey(model.sortKey, example[model.sortKey.attribute]);
   return Type.Object(props);
 }
 
@@ -74,12 +87,14 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
   const itemPath = model.sortKey ? `${base}/:pk/:sk` : `${base}/:pk`;
   const keys = [...model.keyAttributes];
   const tags = [model.name];
-  const config = (op: string, itemBody: boolean): RouteErrorContext => ({ model: model.name, op, keys, itemBody });
-  const itemResponse = (status: number, description: string) => ({
+  const config = (op: string, itemBody: boolean): RouteErrorContext => ({ model: model.name, op, keys, itemBody, modelDef: model });
+  const itemResponse = (status: number, description: string, problems: Record<string, unknown>) => ({
     [status]: { description, ...Type.Ref(model.name) },
+    ...problems,
     ...problemResponses,
   });
   const params = keyParams(model);
+  const patch = patchExample(model);
   const keyOf = (req: FastifyRequest) => {
     const p = req.params as Params;
     return keyFromPath(model, p.pk, p.sk);
@@ -94,8 +109,8 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         summary: `Create a ${model.name}; 409 if the key exists (unless ifNotExists=false)`,
         tags,
         querystring: Type.Object({ ifNotExists: Type.Optional(BooleanQuery), condition: conditionQuery }),
-        body: Type.Ref(`${model.name}Create`),
-        response: itemResponse(201, `the stored ${model.name}`),
+        body: Type.Ref(`${model.name}Create`, { examples: [modelExample(model)] }),
+        response: itemResponse(201, `the stored ${model.name}`, { ...problemResponse(409, 'the key exists (unless ifNotExists=false)'), ...problemResponse(412, 'the condition is not met') }),
       },
     },
     async (req, reply) => {
@@ -122,7 +137,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
           consistent: Type.Optional(BooleanQuery),
           fields: Type.Optional(Type.String({ description: 'comma-separated attributes to return (keys always included)' })),
         }),
-        response: itemResponse(200, `the ${model.name}`),
+        response: itemResponse(200, `the ${model.name}`, problemResponse(404, `no such ${model.name}`)),
       },
     },
     async (req, reply) => {
@@ -144,8 +159,8 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         params,
         headers: ifMatchHeader,
         querystring: Type.Object({ condition: conditionQuery }),
-        body: Type.Ref(`${model.name}Put`),
-        response: itemResponse(200, `the stored ${model.name}`),
+        body: Type.Ref(`${model.name}Put`, { examples: [modelExample(model)] }),
+        response: itemResponse(200, `the stored ${model.name}`, problemResponse(412, 'If-Match, the body version or the condition is not met')),
       },
     },
     async (req, reply) => {
@@ -168,8 +183,8 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         tags,
         params,
         headers: ifMatchHeader,
-        body: Type.Ref(`${model.name}Patch`),
-        response: itemResponse(200, `the updated ${model.name}`),
+        body: Type.Ref(`${model.name}Patch`, patch ? { examples: [patch] } : {}),
+        response: itemResponse(200, `the updated ${model.name}`, { ...problemResponse(404, `no such ${model.name}`), ...problemResponse(412, 'If-Match, the body version or the condition is not met') }),
       },
     },
     async (req, reply) => {
@@ -196,7 +211,12 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
           ifExists: Type.Optional(BooleanQuery),
           condition: conditionQuery,
         }),
-        response: { 204: { description: 'deleted (or already absent)', type: 'null' }, ...problemResponses },
+        response: {
+          204: { description: 'deleted (or already absent)', type: 'null' },
+          ...problemResponse(404, `no such ${model.name} (with ifExists=true)`),
+          ...problemResponse(412, 'If-Match or the condition is not met'),
+          ...problemResponses,
+        },
       },
     },
     async (req, reply) => {

@@ -84,6 +84,11 @@ export const ModelSummarySchema = Type.Object(
 
 const problemContent = { 'application/problem+json': { schema: Type.Ref('Problem') } };
 
+/** A status a route answers with problem+json, documented with why. */
+export const problemResponse = (status: number, description: string) => ({
+  [status]: { description: `${description} (problem+json)`, content: problemContent },
+});
+
 /** Error responses every route documents. */
 export const problemResponses = {
   '4xx': { description: 'client error (problem+json)', content: problemContent },
