@@ -29,6 +29,12 @@ const conditionQuery = Type.Optional(
   Type.String({ description: 'condition tree as URL-encoded JSON (same shape as the PATCH body `condition`)' }),
 );
 
+/** `?fields=a,b`: the model's attribute names, comma-separated. */
+function fieldsQuery(model: ModelDef): TSchema {
+  const names = [...model.attributes.keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  return Type.String({ pattern: `^\\s*(?:${names})\\s*(?:,\\s*(?:${names})\\s*)*$`, description: 'comma-separated attributes to return (keys always included)' });
+}
+
 /** `If-Match: "3"`, `W/"3"`, `3` or `*`. */
 export function parseIfMatch(header: string | undefined): Expected {
   if (header === undefined) return undefined;
@@ -135,7 +141,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         params,
         querystring: Type.Object({
           consistent: Type.Optional(BooleanQuery),
-          fields: Type.Optional(Type.String({ description: 'comma-separated attributes to return (keys always included)' })),
+          fields: Type.Optional(fieldsQuery(model)),
         }),
         response: itemResponse(200, `the ${model.name}`, problemResponse(404, `no such ${model.name}`)),
       },

@@ -32,9 +32,16 @@ const consistentFor = (gsi: boolean) =>
     ? Type.Optional(Type.Boolean({ enum: [false], description: 'a global secondary index has no consistent reads' }))
     : Type.Optional(Type.Boolean());
 
+/** A sort-key operand: a prefix or bound, so formats are not enforced; emptiness is (it is a key value). */
+function sortOperand(model: ModelDef, attr: DmsAttribute): TSchema {
+  if (attr.type === 'S') return Type.String({ minLength: 1 });
+  return valueSchema(model, attr);
+}
+
 /** A sort-key condition typed by the sort key: `between` takes two values, every other operator one. */
 function sortCondition(model: ModelDef, attr: DmsAttribute): TSchema {
-  const value = valueSchema(model, attr);
+  // Operands are prefixes and bounds, not stored values: formats are not enforced, emptiness is (a key value).
+  const value = sortOperand(model, attr);
   // begins_with does not apply to a number sort key.
   const single = SORT_OPERATORS.filter((op) => op !== 'between' && !(op === 'begins_with' && attr.type === 'N'));
   return Type.Union(

@@ -20,7 +20,7 @@ export const ConditionOrSchema = Type.Object(
 export const ConditionNotSchema = Type.Object({ not: conditionRef }, { $id: 'ConditionNot', additionalProperties: false });
 export const ConditionLeafSchema = Type.Object(
   {
-    attr: Type.String({ description: 'attribute name or dotted path (a.b[0].c)' }),
+    attr: Type.String({ minLength: 1, description: 'attribute name or dotted path (a.b[0].c)' }),
     op: StringEnum(CONDITION_OPERATORS, { description: 'comparison; `size: true` compares size(attr)' }),
     value: Type.Optional(Type.Unknown()),
     values: Type.Optional(Type.Array(Type.Unknown())),

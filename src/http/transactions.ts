@@ -9,15 +9,15 @@ export interface TransactionRoutesOptions {
   readonly registry: ModelRegistry;
 }
 
-const version = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }));
 const condition = Type.Optional(Type.Ref('Condition'));
+const version = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }));
 
 /** A branch for one model (and op): the leading `allOf` tags it, so the error mapper can tell which one was meant. */
-function tagged(tags: Record<string, string>, members: Record<string, TSchema>, title: string): TSchema {
+function tagged(tags: Record<string, string>, members: Record<string, TSchema>, title: string, extra: Record<string, unknown> = {}): TSchema {
   const properties = Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, { const: v }]));
   return Type.Object(
     { ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, Type.Literal(v)])), ...members },
-    { title, additionalProperties: false, allOf: [{ properties, required: Object.keys(tags) }] },
+    { title, additionalProperties: false, allOf: [{ properties, required: Object.keys(tags) }], ...extra },
   );
 }
 
@@ -25,13 +25,13 @@ function tagged(tags: Record<string, string>, members: Record<string, TSchema>, 
 function writeItems(model: ModelDef): TSchema[] {
   const name = model.name;
   const key = Type.Ref(`${name}Key`);
-  const branch = (op: string, members: Record<string, TSchema>) => tagged({ model: name, op }, members, `${op} ${name}`);
+  const branch = (op: string, members: Record<string, TSchema>, extra?: Record<string, unknown>) => tagged({ model: name, op }, members, `${op} ${name}`, extra);
   return [
     branch('create', { item: Type.Ref(`${name}Create`), condition }),
     branch('put', { item: Type.Ref(`${name}Create`), key: Type.Optional(key), version, condition }),
     branch('update', { key, update: Type.Ref(`${name}Patch`), version, condition }),
     branch('delete', { key, version, condition }),
-    branch('check', { key, condition: Type.Ref('Condition') }),
+    branch('check', { key, version, condition }, { anyOf: [{ required: ['condition'] }, { required: ['version'] }], description: 'a check needs a condition, a version, or both' }),
   ];
 }
 

@@ -32,16 +32,26 @@ function valueAt(data: unknown, segments: string[]): unknown {
   return v;
 }
 
-/** What was sent, in words; an encrypted attribute's value is never echoed, only its JSON type. */
-function given(value: unknown, secret: boolean): string {
+/** What was sent, in words: its JSON shape. Item values are never echoed (they may be personal or secret). */
+function given(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  const type = typeof value;
-  if (type === 'object') return 'an object';
-  if (secret) return `a ${type}`;
-  const text = JSON.stringify(value);
-  return `${type} ${text.length > 60 ? `${text.slice(0, 57)}…` : text}`;
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty array' : 'an array';
+  switch (typeof value) {
+    case 'object':
+      return 'an object';
+    case 'number':
+      return Number.isInteger(value) ? 'an integer' : 'a number with a fraction';
+    case 'string':
+      return value === '' ? 'an empty string' : 'a string';
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+/** A request field that is a name (index, op, model): safe to quote back. */
+function named(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}…` : value) : given(value);
 }
 
 const NUMBER_WORDS = (integer: boolean) => (integer ? 'an integer number (or a string of digits)' : 'a number (or a decimal string)');
@@ -112,6 +122,31 @@ function itemAttributeAt(route: RouteErrorContext, data: unknown, segments: stri
   return undefined;
 }
 
+/** The model a part of the body is about: the route's, or a transaction item's own. */
+function modelAt(route: RouteErrorContext, data: unknown, segments: string[]): ModelDef | undefined {
+  if (segments[0] === 'items' && route.models) {
+    const name = valueAt(data, ['items', segments[1], 'model']);
+    return typeof name === 'string' ? route.models.get(name) : undefined;
+  }
+  return route.modelDef;
+}
+
+/** A condition leaf's operand of the wrong type: name the attribute it is compared with. */
+function operandError(part: string, e: AjvError, route: RouteErrorContext, data: unknown): SidecarError | undefined {
+  const segments = segmentsOf(e.instancePath);
+  const at = segments.lastIndexOf('value') >= 0 ? segments.lastIndexOf('value') : segments.lastIndexOf('values');
+  if (at < 1) return undefined;
+  const leaf = segments.slice(0, at);
+  const attrName = valueAt(data, [...leaf, 'attr']);
+  const model = modelAt(route, data, segments);
+  const attr = typeof attrName === 'string' ? model?.attributes.get(attrName) : undefined;
+  if (!model || !attr) return undefined;
+  const size = valueAt(data, [...leaf, 'size']) === true;
+  const op = valueAt(data, [...leaf, 'op']);
+  const wanted = size ? 'a non-negative integer (a size)' : op === 'contains' ? `an element of ${attr.attribute}` : expectedValue(model, attr);
+  return new SidecarError('ErrInvalidRequest', 400, `${part} ${dotted(segments)} must be ${wanted} to compare with ${attr.attribute}${segments.length > at + 1 && segments[at] === 'values' ? '' : ''}; got ${given(valueAt(data, segments))}`);
+}
+
 /** The key attribute a query's `partition` or `sort.value(s)` stands for, given the index the body names. */
 function queryKeyAt(model: ModelDef, data: unknown, segments: string[]): DmsAttribute | undefined {
   const indexName = valueAt(data, ['index']);
@@ -149,16 +184,19 @@ function allowedOf(e: AjvError): string[] {
   return ((e.params.allowedValues as unknown[] | undefined) ?? []).map(String);
 }
 
-const depthOf = (e: AjvError) => (e.schemaPath.match(/\/(?:anyOf|oneOf)\/\d+/g) ?? []).length;
+/** How deep in the request a tag sits (a missing tag counts as the member it names). */
+const tagDepth = (e: AjvError) => segmentsOf(e.instancePath).length + (e.keyword === 'required' ? 1 : 0);
 
 /**
  * Every branch was the wrong one. Among the innermost unions' tags, the tag that failed in the fewest branches is
  * the one the caller got wrong (a wrong `op` fails only in its model's branches, a wrong `model` in all).
  */
-function tagError(part: string, tags: AjvError[], data: unknown): SidecarError {
-  const deepest = Math.max(...tags.map(depthOf));
+function tagError(part: string, tags: AjvError[], data: unknown, route: RouteErrorContext): SidecarError {
+  const namedTags = tags.filter((t) => t.keyword !== 'required');
+  const candidates = namedTags.length > 0 ? namedTags : tags;
+  const deepest = Math.max(...candidates.map(tagDepth));
   const byPath = new Map<string, AjvError[]>();
-  for (const e of tags.filter((t) => depthOf(t) === deepest)) {
+  for (const e of candidates.filter((t) => tagDepth(t) === deepest)) {
     const path = e.keyword === 'required' ? `${e.instancePath}/${String(e.params.missingProperty)}` : e.instancePath;
     byPath.set(path, [...(byPath.get(path) ?? []), e]);
   }
@@ -166,19 +204,38 @@ function tagError(part: string, tags: AjvError[], data: unknown): SidecarError {
   const allowed = [...new Set(errs.flatMap(allowedOf))];
   const segments = segmentsOf(path);
   const field = segments.at(-1);
+  const sent = valueAt(data, segments);
+  const model = modelAt(route, data, segments);
+  if (field === 'attr' && typeof sent === 'string' && model) {
+    const name = sent.split(/[.[]/)[0];
+    if (model.encrypted.has(name)) {
+      return new SidecarError('ErrEncryptedFieldNotQueryable', 400, `attribute ${name} is encrypted and cannot be used in conditions`);
+    }
+    if (!model.attributes.has(name)) {
+      return new SidecarError('ErrInvalidRequest', 400, `${part} ${dotted(segments)}: unknown attribute ${name} in model ${model.name}; use one of ${[...model.attributes.keys()].filter((a) => !model.encrypted.has(a)).join(', ')}`);
+    }
+  }
+  const family: readonly string[] = allowed.every((a) => (SORT_OPERATORS as readonly string[]).includes(a)) ? SORT_OPERATORS : CONDITION_OPERATORS;
+  if (field === 'op' && typeof sent === 'string' && family.includes(sent) && allowed.every((a) => OPERATORS.has(a))) {
+    const attr = valueAt(data, [...segments.slice(0, -1), 'attr']);
+    const what = attr === undefined ? 'this sort key' : String(attr);
+    const listed = [...allowed].sort((a, b) => family.indexOf(a) - family.indexOf(b));
+    return new SidecarError('ErrInvalidOperator', 400, `operator ${sent} does not apply to ${what} at ${dotted(segments)}; use one of ${listed.join(' ')}`);
+  }
   if (field === 'op' && allowed.every((a) => OPERATORS.has(a))) return operatorError(dotted(segments), allowed);
   const absent = allowed.includes('(absent)');
   const listed = allowed.filter((a) => a !== '(absent)').join(', ');
-  const sent = valueAt(data, segments);
   return new SidecarError(
     'ErrInvalidRequest',
     400,
-    `${part} ${dotted(segments)}: ${sent === undefined ? 'is required' : `${given(sent, false)} is not allowed`}; use one of ${listed}${absent ? `, or leave ${field} out` : ''}`,
+    `${part} ${dotted(segments)}: ${sent === undefined ? 'is required' : `${named(sent)} is not allowed`}; use one of ${listed}${absent ? `, or leave ${field} out` : ''}`,
   );
 }
 
-function operatorError(where: string, allowed: string[]): SidecarError {
-  const sort = allowed.every((a) => (SORT_OPERATORS as readonly string[]).includes(a));
+function operatorError(where: string, listed: string[]): SidecarError {
+  const sort = listed.every((a) => (SORT_OPERATORS as readonly string[]).includes(a));
+  const canonical: readonly string[] = sort ? SORT_OPERATORS : CONDITION_OPERATORS;
+  const allowed = [...listed].sort((a, b) => canonical.indexOf(a) - canonical.indexOf(b));
   return new SidecarError('ErrInvalidOperator', 400, `unsupported ${sort ? 'sort key operator' : 'operator'} at ${where}; use one of ${allowed.join(' ')}`);
 }
 
@@ -193,7 +250,7 @@ function enumError(part: string, e: AjvError, data: unknown): SidecarError | und
     const index = valueAt(data, [...segments.slice(0, -1), 'index']);
     return new SidecarError('ErrInvalidRequest', 400, `consistent reads are not supported on global secondary index ${String(index)}; leave consistent out`);
   }
-  return new SidecarError('ErrInvalidRequest', 400, `${part} ${dotted(segments)}: ${given(sent, false)} is not allowed; use one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+  return new SidecarError('ErrInvalidRequest', 400, `${part} ${dotted(segments)}: ${named(sent)} is not allowed; use one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
 }
 
 /** Required/unknown-member errors with the fix in words (a flat PATCH body, lifecycle attributes). */
@@ -221,6 +278,11 @@ function memberError(part: string, e: AjvError, route: RouteErrorContext, data: 
   if (e.keyword !== 'additionalProperties') return undefined;
   const extra = String(e.params.additionalProperty);
   const where = dotted([...segments, extra]);
+  const op = valueAt(data, [...segments, 'op']);
+  if ((extra === 'value' || extra === 'values') && typeof op === 'string' && OPERATORS.has(op)) {
+    const takes = op === 'between' ? 'values: [low, high]' : op === 'in' ? 'values: [...]' : op === 'exists' || op === 'not_exists' ? 'no operand' : 'value';
+    return new SidecarError('ErrInvalidRequest', 400, `${part} ${dotted(segments)}: operator ${op} takes ${takes}, not ${extra}`);
+  }
   if (model && part === 'body' && route.op === 'query' && extra === 'sort' && segments.length === 0) {
     const index = valueAt(data, ['index']);
     return new SidecarError('ErrInvalidRequest', 400, `${typeof index === 'string' ? `index ${index}` : `model ${model.name}`} has no sort key; leave sort out (filter can test other attributes)`);
@@ -268,12 +330,18 @@ function valueError(part: string, e: AjvError, route: RouteErrorContext, data: u
       return new SidecarError('ErrInvalidItem', 400, `attribute ${attr.attribute} is a key of index ${role.indexes} and cannot be empty; leave it out to keep the item out of the index`, { attribute: attr.attribute });
     }
   }
-  const inner = segments.length > end ? `; ${dotted(segments)} is ${given(valueAt(data, segments), secret)}` : `; got ${given(value, secret)}`;
+  const inner = segments.length > end ? `; ${dotted(segments)} is ${given(valueAt(data, segments))}` : `; got ${given(value)}`;
   const duplicate = e.keyword === 'uniqueItems' ? ' (it repeats an element)' : '';
   const detail = `${dotted(attrPath)} must be ${expectedValue(model, attr)}${inner}${duplicate}`;
   return at !== undefined
     ? new SidecarError('ErrInvalidItem', 400, detail, { attribute: attr.attribute })
     : new SidecarError('ErrInvalidRequest', 400, `${part} ${detail}`);
+}
+
+/** `?fields=` naming something the model does not have. */
+function fieldsError(raw: unknown, model: ModelDef): SidecarError {
+  const unknown = String(raw).split(',').map((f) => f.trim()).filter((f) => f && !model.attributes.has(f));
+  return new SidecarError('ErrInvalidRequest', 400, `querystring fields: unknown attribute ${unknown.join(', ') || '(empty)'} in model ${model.name}; use a comma-separated list of ${[...model.attributes.keys()].join(', ')}`);
 }
 
 /** Path parameters: the key values, refused with ErrMissingPrimaryKey as the codec would. */
@@ -291,17 +359,19 @@ export function describeValidation(errors: AjvError[], part: string, data: unkno
   const { dead, tags } = deadBranches(errors);
   const live = errors.filter((e) => !isDead(e, dead) && !DEAD_TAG.test(e.schemaPath));
   const specific = live.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf');
-  if (specific.length === 0 && tags.length > 0) return tagError(part, tags, data);
   // A union's branches fail at different depths (a condition leaf's bad `op` against {and}'s missing `and`): the
   // deepest failure is the one in the branch the caller meant.
   const depth = (e: AjvError) =>
     segmentsOf(e.instancePath).length +
-    (e.keyword === 'required' || e.keyword === 'additionalProperties' ? 0.5 : 0) -
+    (e.keyword === 'required' || e.keyword === 'additionalProperties' ? 1 : 0) -
     (e.keyword === 'required' && CONDITION_NODES.has(String(e.params.missingProperty)) ? 0.25 : 0);
   const first = specific.reduce<AjvError | undefined>((best, e) => (best === undefined || depth(e) > depth(best) ? e : best), undefined) ?? live[0];
+  // A wrong tag (attr, op, model, index) deeper than any live failure: the caller named something that is not there.
+  if (tags.length > 0 && (!first || Math.max(...tags.map(depth)) > depth(first))) return tagError(part, tags, data, route);
   if (!first) return undefined;
   if (part === 'params') return paramError(first, route);
-  const described = valueError(part, first, route, data) ?? memberError(part, first, route, data) ?? enumError(part, first, data);
+  if (part === 'querystring' && first.instancePath === '/fields' && route.modelDef) return fieldsError(valueAt(data, ['fields']), route.modelDef);
+  const described = valueError(part, first, route, data) ?? operandError(part, first, route, data) ?? memberError(part, first, route, data) ?? enumError(part, first, data);
   if (described || part === 'headers' || first.keyword === 'anyOf' || first.keyword === 'oneOf') return described;
   const where = dotted(segmentsOf(first.instancePath));
   return new SidecarError('ErrInvalidRequest', 400, `${part}${where ? ` ${where}` : ''}: ${first.message ?? 'is invalid'}`);

@@ -8,6 +8,8 @@ export const INTEGER_PATTERN = '^-?(0|[1-9][0-9]{0,37}0{0,88})$';
 export const DECIMAL_PATTERN = [
   INTEGER_PATTERN,
   '^-?[1-9][0-9]{0,18}\\.[0-9]{1,19}$',
+  '^-?[1-9][0-9]{19,27}\\.[0-9]{1,10}$',
+  '^-?[1-9][0-9]{28,36}\\.[0-9]$',
   '^-?0\\.0{0,90}[0-9]{1,38}$',
   '^-?[1-9](\\.[0-9]{1,37})?[eE][-+]?[0-9]{1,2}$',
 ].join('|');
@@ -20,8 +22,13 @@ export const BASE64_PATTERN = `^${BASE64_TAIL('A-Za-z0-9+/')}$|${BASE64URL_PATTE
 export const RFC3339_PATTERN =
   '^[0-9]{4}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)[Tt]' +
   '([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$';
-/** DynamoDB's largest number magnitude. */
-const MAX_NUMBER = 9.9999999999999999999999999999999999999e125;
+/** DynamoDB's largest magnitude, as a double just below 1E+126. */
+export const MAX_JSON_NUMBER = 9.999999999999999e125;
+/**
+ * Bound of JSON integers: every integer below it has at most 38 digits, so a generator's exact big integer is never
+ * refused for precision. Larger integers go as decimal strings (or in exponent form).
+ */
+export const MAX_JSON_INTEGER = 1e38;
 
 export interface ModelSchemas {
   /** An item as returned by the sidecar. */
@@ -40,7 +47,7 @@ type SchemaSource = Omit<ModelDef, 'schemas'>;
 
 const numberSchema = (integer: boolean): TSchema =>
   Type.Union([
-    integer ? Type.Integer({ minimum: -MAX_NUMBER, maximum: MAX_NUMBER }) : Type.Number({ minimum: -MAX_NUMBER, maximum: MAX_NUMBER }),
+    integer ? Type.Integer({ minimum: -MAX_JSON_INTEGER, maximum: MAX_JSON_INTEGER }) : Type.Number({ minimum: -MAX_JSON_NUMBER, maximum: MAX_JSON_NUMBER }),
     Type.String({ pattern: integer ? INTEGER_PATTERN : DECIMAL_PATTERN, description: 'decimal string for values a double cannot hold exactly' }),
   ]);
 
@@ -54,8 +61,8 @@ export function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
   const description = attr.encryption ? 'encrypted at rest' : undefined;
   const nonEmpty = isAnyKey(model, attr.attribute) ? { minLength: 1 } : {};
   if (attr.attribute === model.ttl) {
-    return Type.Union([Type.Integer({ minimum: -MAX_NUMBER, maximum: MAX_NUMBER }), Type.String({ pattern: RFC3339_PATTERN })], {
-      description: 'epoch seconds, or an RFC3339 timestamp',
+    return Type.Union([Type.Integer({ minimum: -MAX_JSON_INTEGER, maximum: MAX_JSON_INTEGER }), Type.String({ pattern: `${RFC3339_PATTERN}|${INTEGER_PATTERN}` })], {
+      description: 'epoch seconds (a number or a string of digits), or an RFC3339 timestamp',
     });
   }
   switch (attr.type) {
