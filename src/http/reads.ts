@@ -88,7 +88,7 @@ function queryBody(model: ModelDef): TSchema {
         ...commonMembers(model),
       },
       {
-        title: `${model.name} query on ${t.index ? `index ${t.index}` : 'the table'}`,
+        title: t.index ? `on index ${t.index}` : 'on the table',
         additionalProperties: false,
         allOf: [t.index ? { properties: { index: { const: t.index } }, required: ['index'] } : { properties: { index: { not: {} } } }],
       },

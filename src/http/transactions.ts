@@ -13,11 +13,11 @@ const condition = Type.Optional(Type.Ref('Condition'));
 const version = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }));
 
 /** A branch for one model (and op): the leading `allOf` tags it, so the error mapper can tell which one was meant. */
-function tagged(tags: Record<string, string>, members: Record<string, TSchema>, title: string, extra: Record<string, unknown> = {}): TSchema {
+function tagged(tags: Record<string, string>, members: Record<string, TSchema>, title: string): TSchema {
   const properties = Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, { const: v }]));
   return Type.Object(
     { ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, Type.Literal(v)])), ...members },
-    { title, additionalProperties: false, allOf: [{ properties, required: Object.keys(tags) }], ...extra },
+    { title, additionalProperties: false, allOf: [{ properties, required: Object.keys(tags) }] },
   );
 }
 
@@ -25,13 +25,16 @@ function tagged(tags: Record<string, string>, members: Record<string, TSchema>, 
 function writeItems(model: ModelDef): TSchema[] {
   const name = model.name;
   const key = Type.Ref(`${name}Key`);
-  const branch = (op: string, members: Record<string, TSchema>, extra?: Record<string, unknown>) => tagged({ model: name, op }, members, `${op} ${name}`, extra);
+  const branch = (op: string, members: Record<string, TSchema>) => tagged({ model: name, op }, members, `${op} ${name}`);
   return [
     branch('create', { item: Type.Ref(`${name}Create`), condition }),
     branch('put', { item: Type.Ref(`${name}Create`), key: Type.Optional(key), version, condition }),
     branch('update', { key, update: Type.Ref(`${name}Patch`), version, condition }),
     branch('delete', { key, version, condition }),
-    branch('check', { key, version, condition }, { anyOf: [{ required: ['condition'] }, { required: ['version'] }], description: 'a check needs a condition, a version, or both' }),
+    // A check needs a condition, an expected version, or both: two shapes rather than an object-level anyOf,
+    // which generators turn into an untyped value.
+    branch('check', { key, version, condition: Type.Ref('Condition') }),
+    tagged({ model: name, op: 'check' }, { key, version: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }) }, `check ${name} version`),
   ];
 }
 
