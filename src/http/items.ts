@@ -7,7 +7,7 @@ import type { Expected } from '../store/items.js';
 import type { PatchBody } from '../store/patch.js';
 import type { DmsAttribute } from '../dms/types.js';
 import { BASE64URL_PATTERN, DECIMAL_PATTERN } from '../model/schemas.js';
-import { modelExample, patchExample } from '../model/examples.js';
+import { modelExample } from '../model/examples.js';
 import { BooleanQuery, problemResponse, problemResponses } from './schemas.js';
 import { IF_MATCH_HINT, type RouteErrorContext } from './problem.js';
 import { parseJsonBody } from './json-body.js';
@@ -100,7 +100,6 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
     ...problemResponses,
   });
   const params = keyParams(model);
-  const patch = patchExample(model);
   const keyOf = (req: FastifyRequest) => {
     const p = req.params as Params;
     return keyFromPath(model, p.pk, p.sk);
@@ -115,7 +114,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         summary: `Create a ${model.name}; 409 if the key exists (unless ifNotExists=false)`,
         tags,
         querystring: Type.Object({ ifNotExists: Type.Optional(BooleanQuery), condition: conditionQuery }),
-        body: Type.Ref(`${model.name}Create`, { examples: [modelExample(model)] }),
+        body: Type.Ref(`${model.name}Create`),
         response: itemResponse(201, `the stored ${model.name}`, { ...problemResponse(409, 'the key exists (unless ifNotExists=false)'), ...problemResponse(412, 'the condition is not met') }),
       },
     },
@@ -165,7 +164,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         params,
         headers: ifMatchHeader,
         querystring: Type.Object({ condition: conditionQuery }),
-        body: Type.Ref(`${model.name}Put`, { examples: [modelExample(model)] }),
+        body: Type.Ref(`${model.name}Put`),
         response: itemResponse(200, `the stored ${model.name}`, problemResponse(412, 'If-Match, the body version or the condition is not met')),
       },
     },
@@ -189,7 +188,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         tags,
         params,
         headers: ifMatchHeader,
-        body: Type.Ref(`${model.name}Patch`, patch ? { examples: [patch] } : {}),
+        body: Type.Ref(`${model.name}Patch`),
         response: itemResponse(200, `the updated ${model.name}`, { ...problemResponse(404, `no such ${model.name}`), ...problemResponse(412, 'If-Match, the body version or the condition is not met') }),
       },
     },

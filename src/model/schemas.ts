@@ -1,6 +1,7 @@
 import { Type, type TSchema, type TObject } from '@sinclair/typebox';
 import type { DmsAttribute } from '../dms/types.js';
 import type { ModelDef } from './registry.js';
+import { modelExample, patchExample } from './examples.js';
 
 /** Integers DynamoDB stores: at most 38 significant digits, below 1E+126. */
 export const INTEGER_PATTERN = '^-?(0|[1-9][0-9]{0,37}0{0,88})$';
@@ -123,7 +124,8 @@ function writeBody(model: SchemaSource, id: string, keysRequired: boolean): TObj
     props[name] = nullable(model, attr, valueSchema(model, attr));
     if (isKey(model, name) ? keysRequired : attr.required) required.push(name);
   }
-  const schema = Type.Object({}, { $id: id, additionalProperties: false });
+  // The example /docs pre-fills (on the component: a $ref'd request body keeps no example of its own).
+  const schema = Type.Object({}, { $id: id, additionalProperties: false, examples: [modelExample(model)] });
   schema.properties = props;
   schema.required = required.length > 0 ? required : undefined;
   if (!schema.required) delete schema.required;
@@ -148,7 +150,7 @@ function patchBody(model: SchemaSource): TObject {
       version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version; same as If-Match' })),
       condition: Type.Optional(Type.Ref('Condition')),
     },
-    { $id: `${model.name}Patch`, additionalProperties: false },
+    { $id: `${model.name}Patch`, additionalProperties: false, ...(patchExample(model) ? { examples: [patchExample(model)] } : {}) },
   );
 }
 
