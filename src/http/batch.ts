@@ -54,7 +54,13 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
             puts: Type.Optional(Type.Array(Type.Ref(`${model.name}Create`), { maxItems: maxItems })),
             deletes: Type.Optional(Type.Array(key, { maxItems: maxItems, uniqueItems: true })),
           },
-          { additionalProperties: false, examples: [{ puts: [modelExample(model)] }] },
+          {
+            additionalProperties: false,
+            // puts + deletes together stay within the limit: with both, each takes at most half.
+            if: { required: ['puts', 'deletes'] },
+            then: { properties: { puts: { maxItems: Math.floor(maxItems / 2) }, deletes: { maxItems: Math.floor(maxItems / 2) } } },
+            examples: [{ puts: [modelExample(model)] }],
+          },
         ),
         response: {
           200: Type.Object({

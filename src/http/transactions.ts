@@ -10,7 +10,7 @@ export interface TransactionRoutesOptions {
 }
 
 const condition = Type.Optional(Type.Ref('Condition'));
-const version = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }));
+const versionSchema = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }));
 
 /** A branch for one model (and op): the leading `allOf` tags it, so the error mapper can tell which one was meant. */
 function tagged(tags: Record<string, string>, members: Record<string, TSchema>, title: string): TSchema {
@@ -25,16 +25,20 @@ function tagged(tags: Record<string, string>, members: Record<string, TSchema>, 
 function writeItems(model: ModelDef): TSchema[] {
   const name = model.name;
   const key = Type.Ref(`${name}Key`);
+  // An expected version only exists on models with a version attribute.
+  const version: Record<string, TSchema> = model.version ? { version: versionSchema } : {};
   const branch = (op: string, members: Record<string, TSchema>) => tagged({ model: name, op }, members, `${op} ${name}`);
   return [
     branch('create', { item: Type.Ref(`${name}Create`), condition }),
-    branch('put', { item: Type.Ref(`${name}Create`), key: Type.Optional(key), version, condition }),
-    branch('update', { key, update: Type.Ref(`${name}Patch`), version, condition }),
-    branch('delete', { key, version, condition }),
+    branch('put', { item: Type.Ref(`${name}Create`), key: Type.Optional(key), ...version, condition }),
+    branch('update', { key, update: Type.Ref(`${name}Patch`), ...version, condition }),
+    branch('delete', { key, ...version, condition }),
     // A check needs a condition, an expected version, or both: two shapes rather than an object-level anyOf,
     // which generators turn into an untyped value.
-    branch('check', { key, version, condition: Type.Ref('Condition') }),
-    tagged({ model: name, op: 'check' }, { key, version: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }) }, `check ${name} version`),
+    branch('check', { key, ...version, condition: Type.Ref('Condition') }),
+    ...(model.version
+      ? [tagged({ model: name, op: 'check' }, { key, version: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }) }, `check ${name} version`)]
+      : []),
   ];
 }
 

@@ -147,7 +147,9 @@ function patchBody(model: SchemaSource): TObject {
       delete: partial(ofTypes(['SS', 'NS', 'BS'])),
       append: partial(ofTypes(['L'])),
       prepend: partial(ofTypes(['L'])),
-      version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version; same as If-Match' })),
+      ...(model.version
+        ? { version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version; same as If-Match' })) }
+        : {}),
       condition: Type.Optional(Type.Ref('Condition')),
     },
     { $id: `${model.name}Patch`, additionalProperties: false, ...(patchExample(model) ? { examples: [patchExample(model)] } : {}) },
