@@ -144,7 +144,7 @@ function operandError(part: string, e: AjvError, route: RouteErrorContext, data:
   const size = valueAt(data, [...leaf, 'size']) === true;
   const op = valueAt(data, [...leaf, 'op']);
   const wanted = size ? 'a non-negative integer (a size)' : op === 'contains' ? `an element of ${attr.attribute}` : expectedValue(model, attr);
-  return new SidecarError('ErrInvalidRequest', 400, `${part} ${dotted(segments)} must be ${wanted} to compare with ${attr.attribute}${segments.length > at + 1 && segments[at] === 'values' ? '' : ''}; got ${given(valueAt(data, segments))}`);
+  return new SidecarError('ErrInvalidRequest', 400, `${part} ${dotted(segments)} must be ${wanted} to compare with ${attr.attribute}; got ${given(valueAt(data, segments))}`);
 }
 
 /** The key attribute a query's `partition` or `sort.value(s)` stands for, given the index the body names. */
@@ -320,7 +320,6 @@ function valueError(part: string, e: AjvError, route: RouteErrorContext, data: u
   if (!attr) return undefined;
   const end = at !== undefined ? at + 1 : segments[0] === 'partition' ? 1 : segments[1] === 'values' ? Math.min(3, segments.length) : 2;
   const attrPath = segments.slice(0, end);
-  const secret = attr.encryption !== undefined;
   const value = valueAt(data, attrPath);
   const isKey = model.keyAttributes.includes(attr.attribute) || at === undefined;
   if (e.keyword === 'minLength' && segments.length === end && value === '') {
