@@ -19,9 +19,10 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const schemasDir = await writeModels(50);
 const nullDynamo = spawn(process.execPath, [new URL('./lib/null-dynamo.mjs', import.meta.url).pathname], {
-  stdio: ['ignore', 'pipe', 'inherit'],
+  stdio: ['ignore', 'pipe', 'ignore'],
   env: { ...process.env, NULL_DYNAMO_TABLES: JSON.stringify(tableSpecs(50)) },
 });
+process.on('exit', () => nullDynamo.kill());
 const [line] = await once(createInterface({ input: nullDynamo.stdout }), 'line');
 const endpoint = `http://127.0.0.1:${JSON.parse(line).port}`;
 
@@ -29,7 +30,7 @@ async function boot(entry, backend, countModules) {
   const env = {
     ...process.env,
     LOG_LEVEL: 'info',
-    DOCS: 'false',
+    DOCS: process.env.BOOT_DOCS ?? 'false',
     SCHEMAS_DIR: schemasDir,
     HOST: '127.0.0.1',
     PORT: String(await freePort()),
