@@ -15,6 +15,8 @@ export interface SidecarConfig {
   readonly dynamodbEndpoint: string | undefined;
   readonly region: string;
   readonly createTables: boolean;
+  /** Sidecar-owned table of idempotency records (own account and every partner account). */
+  readonly idempotencyTable: string;
   readonly logLevel: string;
   readonly bodyLimit: number;
   readonly batchMaxItems: number;
@@ -67,6 +69,7 @@ export const OPTIONS = {
   dynamodbEndpoint: { flag: 'dynamodb-endpoint', env: 'DYNAMODB_ENDPOINT', type: 'string', fallback: '', help: 'DynamoDB-compatible endpoint URL, implies --backend aws (default: embedded store; with --backend aws and no endpoint: AWS)' },
   region: { flag: 'region', env: 'AWS_REGION', type: 'string', fallback: 'us-east-1', help: 'AWS region of the sidecar\'s own clients' },
   createTables: { flag: 'create-tables', env: 'CREATE_TABLES', type: 'boolean', fallback: 'false', help: 'aws backend: create missing tables at boot, also in every partner account (embedded: always)' },
+  idempotencyTable: { flag: 'idempotency-table', env: 'IDEMPOTENCY_TABLE', type: 'string', fallback: 'dynamorm_sidecar_idempotency', help: 'table the sidecar owns for transactions\' idempotency records (created with --create-tables; embedded: always)' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', type: 'string', fallback: 'info', help: 'pino level: fatal error warn info debug trace silent' },
   bodyLimit: { flag: 'body-limit', env: 'BODY_LIMIT', type: 'string', fallback: '1048576', help: 'largest accepted request body in bytes' },
   batchMaxItems: { flag: 'batch-max-items', env: 'BATCH_MAX_ITEMS', type: 'string', fallback: '1000', help: 'most keys in a batch-get, or puts + deletes in a batch-write' },
@@ -107,6 +110,11 @@ function bool(name: string, raw: string | boolean): boolean {
   if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
   if (['false', '0', 'no', ''].includes(raw.toLowerCase())) return false;
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function tableName(name: string, raw: string): string {
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(raw)) throw new ConfigError(`${name} must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -), got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 function url(name: string, raw: string): string | undefined {
@@ -239,6 +247,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     dynamodbEndpoint: endpoint,
     region: text('region'),
     createTables: bool(label('createTables'), raw('createTables')),
+    idempotencyTable: tableName(label('idempotencyTable'), text('idempotencyTable')),
     logLevel,
     bodyLimit: integer(label('bodyLimit'), text('bodyLimit'), 1024, 64 * 1024 * 1024),
     batchMaxItems: integer(label('batchMaxItems'), text('batchMaxItems'), 1, 100_000),

@@ -16,6 +16,7 @@ import { loadPartners } from './store/partners/config.js';
 import { PartnerPool } from './store/partners/pool.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './store/retry.js';
 import { ensureTables } from './store/tables.js';
+import { idempotencyTableDef, sweepExpired } from './store/idempotency.js';
 import { registerBearerAuth } from './http/auth.js';
 import { batchRoutes } from './http/batch.js';
 import { healthRoutes } from './http/health.js';
@@ -138,10 +139,16 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     const { metrics, pool, defaultAccess } = parts;
     const embedded = backend.kind === 'embedded';
     const tables = registry.tables();
+    // The idempotency table is checked after the models' (a boot without tables names those first), and required
+    // at boot rather than at the first keyed transaction: a missing table fails fast, not in production traffic.
+    const own = [idempotencyTableDef(config.idempotencyTable)];
     await ensureTables(backend.client, tables, { create: embedded || config.createTables, enableTtl: !embedded });
+    await ensureTables(backend.client, own, { create: embedded || config.createTables, enableTtl: !embedded });
+    // dynalite has no TTL: expired idempotency records go at each boot instead.
+    const swept = embedded ? await sweepExpired(backend.client, config.idempotencyTable, Date.now()) : 0;
     if (pool && config.createTables) {
       for (const id of partners!.keys()) {
-        await ensureTables((await pool.access(id)).client, tables, { create: true, enableTtl: true });
+        await ensureTables((await pool.access(id)).client, [...tables, ...own], { create: true, enableTtl: true });
       }
     }
     const app = await buildApp({
@@ -165,6 +172,8 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       },
     });
     for (const warning of keyring.warnings) app.log.warn(warning);
+    if (backend.recovered) app.log.warn(`rolled back ${backend.recovered} write transaction(s) interrupted by a crash`);
+    if (swept) app.log.info(`deleted ${swept} expired idempotency record(s)`);
     if (config.socket) await removeStaleSocket(config.socket);
     // Over the cap Node closes new connections at once: descriptors stay for the backend, LevelDB and logs.
     app.server.maxConnections = config.maxConnections;
@@ -240,12 +249,13 @@ function assemble(
   });
   metrics.instrument(backend.client);
   const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: config.retryDeadlineMs };
-  const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>) =>
+  const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>, partner?: string) =>
     new DataAccess({
       client,
       crypto,
       registry,
       retry,
+      idempotency: { table: config.idempotencyTable, partner },
       batchMaxItems: config.batchMaxItems,
       onUnprocessed: (model, op, count) => metrics.unprocessed(model, op, count),
     });
@@ -263,7 +273,7 @@ function assemble(
           metrics.instrument(client);
           const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
           return {
-            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn, partner.id)),
+            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn, partner.id), partner.id),
             close: () => {
               client.destroy();
               kms?.destroy();

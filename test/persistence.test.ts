@@ -52,7 +52,7 @@ t.test('items and tables survive a restart on the same --data-dir', async (t) =>
   t.equal(patched.json.version, 1);
 
   const tablesBefore = await creationTimes(first);
-  t.same(Object.keys(tablesBefore).sort(), ['blobs', 'orders', 'sessions', 'users'], 'every model table exists');
+  t.same(Object.keys(tablesBefore).sort(), ['blobs', 'dynamorm_sidecar_idempotency', 'orders', 'sessions', 'users'], 'every model table and the idempotency table exist');
   await close(first);
 
   const files = await readdir(dataDir);

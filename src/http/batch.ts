@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
+import { keyExample, modelExample } from '../model/examples.js';
 import { problemResponses } from './schemas.js';
 
 export interface BatchRoutesOptions {
@@ -16,18 +17,18 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
   app.post(
     `/v1/models/${model.name}/batch-get`,
     {
-      config: { model: model.name, op: 'batch-get', itemBody: false, keys },
+      config: { model: model.name, op: 'batch-get', itemBody: false, keys, modelDef: model },
       schema: {
         operationId: `batchGet${model.name}`,
         summary: `Read up to ${maxItems} ${model.name} items by key (chunks of 100, unprocessed keys retried)`,
         tags,
         body: Type.Object(
           {
-            keys: Type.Array(key, { minItems: 1, maxItems: maxItems }),
+            keys: Type.Array(key, { minItems: 1, maxItems: maxItems, uniqueItems: true, description: 'distinct keys' }),
             fields: Type.Optional(Type.Array(Type.String({ enum: [...model.attributes.keys()] }), { uniqueItems: true })),
             consistent: Type.Optional(Type.Boolean()),
           },
-          { additionalProperties: false },
+          { additionalProperties: false, examples: [{ keys: [keyExample(model)] }] },
         ),
         response: {
           200: Type.Object({ items: Type.Array(Type.Ref(model.name)), unprocessedKeys: Type.Array(key), complete }),
@@ -43,7 +44,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
   app.post(
     `/v1/models/${model.name}/batch-write`,
     {
-      config: { model: model.name, op: 'batch-write', itemBody: true, keys },
+      config: { model: model.name, op: 'batch-write', itemBody: true, keys, modelDef: model },
       schema: {
         operationId: `batchWrite${model.name}`,
         summary: `Put and delete up to ${maxItems} ${model.name} items (chunks of 25, unprocessed items retried)`,
@@ -51,9 +52,15 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
         body: Type.Object(
           {
             puts: Type.Optional(Type.Array(Type.Ref(`${model.name}Create`), { maxItems: maxItems })),
-            deletes: Type.Optional(Type.Array(key, { maxItems: maxItems })),
+            deletes: Type.Optional(Type.Array(key, { maxItems: maxItems, uniqueItems: true })),
           },
-          { additionalProperties: false },
+          {
+            additionalProperties: false,
+            // puts + deletes together stay within the limit: with both, each takes at most half.
+            if: { required: ['puts', 'deletes'] },
+            then: { properties: { puts: { maxItems: Math.floor(maxItems / 2) }, deletes: { maxItems: Math.floor(maxItems / 2) } } },
+            examples: [{ puts: [modelExample(model)] }],
+          },
         ),
         response: {
           200: Type.Object({

@@ -5,7 +5,10 @@ import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyFromPath, type LogicalItem } from '../codec/item.js';
 import type { Expected } from '../store/items.js';
 import type { PatchBody } from '../store/patch.js';
-import { BooleanQuery, problemResponses } from './schemas.js';
+import type { DmsAttribute } from '../dms/types.js';
+import { BASE64URL_PATTERN, DECIMAL_PATTERN } from '../model/schemas.js';
+import { modelExample } from '../model/examples.js';
+import { BooleanQuery, problemResponse, problemResponses } from './schemas.js';
 import { IF_MATCH_HINT, type RouteErrorContext } from './problem.js';
 import { parseJsonBody } from './json-body.js';
 
@@ -31,6 +34,12 @@ const ifNoneMatchHeader = Type.Object({
 const conditionQuery = Type.Optional(
   Type.String({ description: 'condition tree as URL-encoded JSON (same shape as the PATCH body `condition`)' }),
 );
+
+/** `?fields=a,b`: the model's attribute names, comma-separated. */
+function fieldsQuery(model: ModelDef): TSchema {
+  const names = [...model.attributes.keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  return Type.String({ pattern: `^\\s*(?:${names})\\s*(?:,\\s*(?:${names})\\s*)*$`, description: 'comma-separated attributes to return (keys always included)' });
+}
 
 /**
  * `If-Match: "3"`, `3` or `*`. If-Match compares strongly (RFC 9110 §13.1.1): a weak `W/"3"` never matches, so
@@ -77,15 +86,25 @@ function parseFields(raw: string | undefined): string[] | undefined {
   return fields.length > 0 ? fields : undefined;
 }
 
+/** A key value as the path carries it: the schema refuses what the codec would (ErrMissingPrimaryKey). */
+function pathKey(attr: DmsAttribute, example: unknown): TSchema {
+  const name = attr.attribute;
+  const examples = example === undefined ? {} : { examples: [pathText(attr, example)] };
+  if (attr.type === 'N') return Type.String({ pattern: DECIMAL_PATTERN, description: `${name} (decimal number)`, ...examples });
+  if (attr.type === 'B') return Type.String({ minLength: 1, pattern: BASE64URL_PATTERN, description: `${name} (base64url bytes)`, ...examples });
+  return Type.String({ minLength: 1, description: `${name} (string, percent-encoded)`, ...examples });
+}
+
+/** An example key value written as it goes into a path (B as base64url). */
+function pathText(attr: DmsAttribute, value: unknown): string {
+  const text = String(value);
+  return attr.type === 'B' ? text.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') : text;
+}
+
 function keyParams(model: ModelDef): TSchema {
-  const describe = (type: string) =>
-    type === 'N' ? 'decimal number' : type === 'B' ? 'base64url bytes' : 'string, percent-encoded';
-  const props: Record<string, TSchema> = {
-    pk: Type.String({ minLength: 1, description: `${model.partitionKey.attribute} (${describe(model.partitionKey.type)})` }),
-  };
-  if (model.sortKey) {
-    props.sk = Type.String({ minLength: 1, description: `${model.sortKey.attribute} (${describe(model.sortKey.type)})` });
-  }
+  const example = modelExample(model);
+  const props: Record<string, TSchema> = { pk: pathKey(model.partitionKey, example[model.partitionKey.attribute]) };
+  if (model.sortKey) props.sk = pathKey(model.sortKey, example[model.sortKey.attribute]);
   return Type.Object(props);
 }
 
@@ -112,9 +131,10 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
   const itemPath = model.sortKey ? `${base}/:pk/:sk` : `${base}/:pk`;
   const keys = [...model.keyAttributes];
   const tags = [model.name];
-  const config = (op: string, itemBody: boolean): RouteErrorContext => ({ model: model.name, op, keys, itemBody });
-  const itemResponse = (status: number, description: string) => ({
+  const config = (op: string, itemBody: boolean): RouteErrorContext => ({ model: model.name, op, keys, itemBody, modelDef: model });
+  const itemResponse = (status: number, description: string, problems: Record<string, unknown>) => ({
     [status]: { description, ...Type.Ref(model.name) },
+    ...problems,
     ...problemResponses,
   });
   const params = keyParams(model);
@@ -133,7 +153,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         tags,
         querystring: Type.Object({ ifNotExists: Type.Optional(BooleanQuery), condition: conditionQuery }),
         body: Type.Ref(`${model.name}Create`),
-        response: itemResponse(201, `the stored ${model.name}`),
+        response: itemResponse(201, `the stored ${model.name}`, { ...problemResponse(409, 'the key exists (unless ifNotExists=false)'), ...problemResponse(412, 'the condition is not met') }),
       },
     },
     async (req, reply) => {
@@ -159,9 +179,9 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         headers: ifNoneMatchHeader,
         querystring: Type.Object({
           consistent: Type.Optional(BooleanQuery),
-          fields: Type.Optional(Type.String({ description: 'comma-separated attributes to return (keys always included)' })),
+          fields: Type.Optional(fieldsQuery(model)),
         }),
-        response: { ...itemResponse(200, `the ${model.name}`), 304: { description: 'If-None-Match named the current version: not modified, no body', type: 'null' } },
+        response: { ...itemResponse(200, `the ${model.name}`, problemResponse(404, `no such ${model.name}`)), 304: { description: 'If-None-Match named the current version: not modified, no body', type: 'null' } },
       },
     },
     async (req, reply) => {
@@ -189,7 +209,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         headers: ifMatchHeader,
         querystring: Type.Object({ condition: conditionQuery }),
         body: Type.Ref(`${model.name}Put`),
-        response: itemResponse(200, `the stored ${model.name}`),
+        response: itemResponse(200, `the stored ${model.name}`, problemResponse(412, 'If-Match, the body version or the condition is not met')),
       },
     },
     async (req, reply) => {
@@ -213,7 +233,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         params,
         headers: ifMatchHeader,
         body: Type.Ref(`${model.name}Patch`),
-        response: itemResponse(200, `the updated ${model.name}`),
+        response: itemResponse(200, `the updated ${model.name}`, { ...problemResponse(404, `no such ${model.name}`), ...problemResponse(412, 'If-Match, the body version or the condition is not met') }),
       },
     },
     async (req, reply) => {
@@ -240,7 +260,12 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
           ifExists: Type.Optional(BooleanQuery),
           condition: conditionQuery,
         }),
-        response: { 204: { description: 'deleted (or already absent)', type: 'null' }, ...problemResponses },
+        response: {
+          204: { description: 'deleted (or already absent)', type: 'null' },
+          ...problemResponse(404, `no such ${model.name} (with ifExists=true)`),
+          ...problemResponse(412, 'If-Match or the condition is not met'),
+          ...problemResponses,
+        },
       },
     },
     async (req, reply) => {

@@ -1,10 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SidecarError, type ErrorCode } from '../errors.js';
-import { CONDITION_OPERATORS } from '../store/condition.js';
-import { SORT_OPERATORS } from '../store/query.js';
 import { ACCEPTED_CONTENT_TYPES } from './json-body.js';
 import { noteProblemCode } from './request-log.js';
+import type { ModelDef } from '../model/index.js';
 import { RouteTable } from './route-table.js';
+import { describeValidation, type AjvError } from './validation-messages.js';
 
 const TITLES: Record<ErrorCode, string> = {
   ErrInvalidModel: 'Invalid model',
@@ -43,15 +43,12 @@ export interface RouteErrorContext {
   itemBody?: boolean;
   model?: string;
   op?: string;
+  /** The route's model: validation errors name its attributes' DMS types. */
+  modelDef?: ModelDef;
+  /** Routes across models (transactions): the models by name. */
+  models?: ReadonlyMap<string, ModelDef>;
   /** The route only stands in for unknown sub-paths: errors before its handler are answered as 404/405. */
   fallback?: boolean;
-}
-
-interface AjvError {
-  keyword: string;
-  instancePath: string;
-  params: Record<string, unknown>;
-  message?: string;
 }
 
 function attributeFromPath(instancePath: string): string | undefined {
@@ -66,56 +63,17 @@ const HEADER_HINTS: Record<string, string> = {
   'if-match': IF_MATCH_HINT,
 };
 
-const OPERATOR_SETS = new Map<string, readonly string[]>([
-  [CONDITION_OPERATORS.join(' '), CONDITION_OPERATORS],
-  [SORT_OPERATORS.join(' '), SORT_OPERATORS],
-]);
-
-/** An `op` outside a condition's or sort key's operator set: the issue's ErrInvalidOperator, not a schema error. */
-function operatorError(errors: AjvError[]): SidecarError | undefined {
-  for (const e of errors) {
-    if (e.keyword !== 'enum' || !e.instancePath.endsWith('/op')) continue;
-    const allowed = OPERATOR_SETS.get((e.params.allowedValues as string[] | undefined)?.join(' ') ?? '');
-    if (!allowed) continue;
-    const where = attributeFromPath(e.instancePath);
-    const kind = allowed === SORT_OPERATORS ? 'sort key operator' : 'operator';
-    return new SidecarError('ErrInvalidOperator', 400, `unsupported ${kind} at ${where}; use one of ${allowed.join(' ')}`);
-  }
-  return undefined;
-}
-
-function fromValidation(err: FastifyError, route: RouteErrorContext): SidecarError {
+function fromValidation(err: FastifyError, route: RouteErrorContext, data: unknown): SidecarError {
   const errors = (err.validation ?? []) as unknown as AjvError[];
   const part = err.validationContext ?? 'body';
-  const operator = operatorError(errors);
-  if (operator) return operator;
-  // For a union (anyOf) Ajv lists each branch's failure first; the anyOf error itself names the real place.
+  const described = describeValidation(errors, part, data, route);
+  if (described) return described;
   const first = errors.find((e) => e.keyword === 'anyOf') ?? errors[0];
   if (!first) return new SidecarError('ErrInvalidRequest', 400, err.message);
   const at = attributeFromPath(first.instancePath);
-  if (first.keyword === 'required') {
-    const missing = String(first.params.missingProperty);
-    if (part === 'body' && route.keys?.includes(missing)) {
-      return new SidecarError('ErrMissingPrimaryKey', 400, `missing key attribute ${missing}`, { attribute: missing });
-    }
-    const where = at ? `${at}.${missing}` : missing;
-    return part === 'body' && route.itemBody
-      ? new SidecarError('ErrInvalidItem', 400, `missing required attribute ${where}`, { attribute: where })
-      : new SidecarError('ErrInvalidRequest', 400, `${part}: missing ${where}`);
-  }
-  if (first.keyword === 'additionalProperties') {
-    const extra = String(first.params.additionalProperty);
-    const where = at ? `${at}.${extra}` : extra;
-    return part === 'body' && route.itemBody
-      ? new SidecarError('ErrInvalidItem', 400, `unknown attribute ${where}`, { attribute: where })
-      : new SidecarError('ErrInvalidRequest', 400, `${part}: unknown field ${where}`);
-  }
   const hint = part === 'headers' && at ? HEADER_HINTS[at] : undefined;
   if (hint) return new SidecarError('ErrInvalidRequest', 400, hint);
-  const detail = `${part}${at ? ` ${at}` : ''}: ${first.message ?? 'is invalid'}`;
-  return part === 'body' && route.itemBody && at
-    ? new SidecarError('ErrInvalidItem', 400, `attribute ${detail.slice(part.length + 1)}`, { attribute: at.split('.')[0] })
-    : new SidecarError('ErrInvalidRequest', 400, detail);
+  return new SidecarError('ErrInvalidRequest', 400, `${part}${at ? ` ${at}` : ''}: ${first.message ?? 'is invalid'}`);
 }
 
 const FRAMEWORK: Record<string, [ErrorCode, number]> = {
@@ -126,9 +84,10 @@ const FRAMEWORK: Record<string, [ErrorCode, number]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: ['ErrInvalidRequest', 400],
 };
 
-export function toSidecarError(err: FastifyError, route: RouteErrorContext): SidecarError {
+/** `data` is the request part that failed validation (body, params, querystring or headers). */
+export function toSidecarError(err: FastifyError, route: RouteErrorContext, data?: unknown): SidecarError {
   if (err instanceof SidecarError) return err;
-  if (err.validation) return fromValidation(err, route);
+  if (err.validation) return fromValidation(err, route, data);
   const known = err.code ? FRAMEWORK[err.code] : undefined;
   if (known) {
     // Fastify's own 415 (a content-type that does not parse as a media type) says only "Unsupported Media Type".
@@ -176,6 +135,13 @@ function unknownRoute(routes: RouteTable, request: FastifyRequest, reply: Fastif
   return sendProblem(request, reply, new SidecarError('ErrRouteNotFound', 404, `no route for ${request.method} ${path}`));
 }
 
+function requestPart(request: FastifyRequest, part: string | undefined): unknown {
+  if (part === 'params') return request.params;
+  if (part === 'querystring') return request.query;
+  if (part === 'headers') return request.headers;
+  return request.body;
+}
+
 /** problem+json for every error and unknown route; never a bare 500 body. */
 export function registerProblemHandlers(app: FastifyInstance): void {
   const routes = new RouteTable();
@@ -187,7 +153,7 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     const routeVerdict = err instanceof SidecarError && err.code === 'ErrModelNotFound';
     const status = err instanceof SidecarError ? err.status : (err.statusCode ?? 500);
     if ((request.is404 || route.fallback) && !routeVerdict && status < 500) return unknownRoute(routes, request, reply);
-    const error = toSidecarError(err, route);
+    const error = toSidecarError(err, route, err.validation ? requestPart(request, err.validationContext) : undefined);
     if (error.status >= 500) request.log.error({ err, code: error.code }, 'request failed');
     return sendProblem(request, reply, error);
   });

@@ -20,7 +20,7 @@ export const ConditionOrSchema = Type.Object(
 export const ConditionNotSchema = Type.Object({ not: conditionRef }, { $id: 'ConditionNot', additionalProperties: false });
 export const ConditionLeafSchema = Type.Object(
   {
-    attr: Type.String({ description: 'attribute name or dotted path (a.b[0].c)' }),
+    attr: Type.String({ minLength: 1, description: 'attribute name or dotted path (a.b[0].c)' }),
     op: StringEnum(CONDITION_OPERATORS, { description: 'comparison; `size: true` compares size(attr)' }),
     value: Type.Optional(Type.Unknown()),
     values: Type.Optional(Type.Array(Type.Unknown())),
@@ -84,6 +84,11 @@ export const ModelSummarySchema = Type.Object(
 );
 
 const problemContent = { 'application/problem+json': { schema: Type.Ref('Problem') } };
+
+/** A status a route answers with problem+json, documented with why. */
+export const problemResponse = (status: number, description: string) => ({
+  [status]: { description: `${description} (problem+json)`, content: problemContent },
+});
 
 /** Error responses every route documents. */
 export const problemResponses = {

@@ -1,9 +1,35 @@
 import { Type, type TSchema, type TObject } from '@sinclair/typebox';
 import type { DmsAttribute } from '../dms/types.js';
 import type { ModelDef } from './registry.js';
+import { modelExample, patchExample } from './examples.js';
 
-export const DECIMAL_PATTERN = '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?$';
-export const INTEGER_PATTERN = '^-?(0|[1-9][0-9]*)$';
+/** Integers DynamoDB stores: at most 38 significant digits, below 1E+126. */
+export const INTEGER_PATTERN = '^-?(0|[1-9][0-9]{0,37}0{0,88})$';
+/** Decimals DynamoDB stores (≤ 38 significant digits, magnitude 1E-130 to 1E+126), in the forms the API reads. */
+export const DECIMAL_PATTERN = [
+  INTEGER_PATTERN,
+  '^-?[1-9][0-9]{0,18}\\.[0-9]{1,19}$',
+  '^-?[1-9][0-9]{19,27}\\.[0-9]{1,10}$',
+  '^-?[1-9][0-9]{28,36}\\.[0-9]$',
+  '^-?0\\.0{0,90}[0-9]{1,38}$',
+  '^-?[1-9](\\.[0-9]{1,37})?[eE][-+]?[0-9]{1,2}$',
+].join('|');
+const BASE64_TAIL = (a: string) => `(?:[${a}]{4})*(?:[${a}][AQgw](?:==)?|[${a}]{2}[AEIMQUYcgkosw048]=?)?`;
+/** Base64url (what a B key in a path is): padding optional, unused bits zero. */
+export const BASE64URL_PATTERN = `^${BASE64_TAIL('A-Za-z0-9_-')}$`;
+/** Base64 in either alphabet (not mixed), padding optional, unused bits zero: what the codec accepts. */
+export const BASE64_PATTERN = `^${BASE64_TAIL('A-Za-z0-9+/')}$|${BASE64URL_PATTERN}`;
+/** RFC 3339 timestamps the codec reads (0–9 fractional digits, Z or an offset; February 29 left out). */
+export const RFC3339_PATTERN =
+  '^[0-9]{4}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)[Tt]' +
+  '([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$';
+/** DynamoDB's largest magnitude, as a double just below 1E+126. */
+export const MAX_JSON_NUMBER = 9.999999999999999e125;
+/**
+ * Bound of JSON integers: every integer below it has at most 38 digits, so a generator's exact big integer is never
+ * refused for precision. Larger integers go as decimal strings (or in exponent form).
+ */
+export const MAX_JSON_INTEGER = 1e38;
 
 export interface ModelSchemas {
   /** An item as returned by the sidecar. */
@@ -22,25 +48,34 @@ type SchemaSource = Omit<ModelDef, 'schemas'>;
 
 const numberSchema = (integer: boolean): TSchema =>
   Type.Union([
-    integer ? Type.Integer() : Type.Number(),
+    integer ? Type.Integer({ minimum: -MAX_JSON_INTEGER, maximum: MAX_JSON_INTEGER }) : Type.Number({ minimum: -MAX_JSON_NUMBER, maximum: MAX_JSON_NUMBER }),
     Type.String({ pattern: integer ? INTEGER_PATTERN : DECIMAL_PATTERN, description: 'decimal string for values a double cannot hold exactly' }),
   ]);
 
-function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
+const base64 = (options: Record<string, unknown> = {}) => Type.String({ contentEncoding: 'base64', pattern: BASE64_PATTERN, ...options });
+
+/** Table and index key values DynamoDB refuses when empty. */
+const isAnyKey = (model: SchemaSource, name: string) => isKey(model, name) || model.indexKeyRoles.has(name);
+
+/** The JSON schema of one attribute's value; exported for the query routes' partition and sort values. */
+export function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
   const description = attr.encryption ? 'encrypted at rest' : undefined;
+  const nonEmpty = isAnyKey(model, attr.attribute) ? { minLength: 1 } : {};
   if (attr.attribute === model.ttl) {
-    return Type.Union([Type.Integer(), Type.String()], { description: 'epoch seconds, or an RFC3339 timestamp' });
+    return Type.Union([Type.Integer({ minimum: -MAX_JSON_INTEGER, maximum: MAX_JSON_INTEGER }), Type.String({ pattern: `${RFC3339_PATTERN}|${INTEGER_PATTERN}` })], {
+      description: 'epoch seconds (a number or a string of digits), or an RFC3339 timestamp',
+    });
   }
   switch (attr.type) {
     case 'S':
       if (attr.json) return Type.Unknown({ description: 'any JSON value' });
       return attr.format === 'rfc3339nano'
-        ? Type.String({ description: 'RFC3339 timestamp' })
-        : Type.String(description ? { description } : {});
+        ? Type.String({ pattern: RFC3339_PATTERN, description: 'RFC3339 timestamp' })
+        : Type.String({ ...nonEmpty, ...(description ? { description } : {}) });
     case 'N':
       return numberSchema(attr.format === 'int' || attr.format === 'unix_seconds');
     case 'B':
-      return Type.String({ contentEncoding: 'base64', description: 'base64' });
+      return base64({ ...nonEmpty, description: 'base64 (standard or URL-safe alphabet)' });
     case 'BOOL':
       return Type.Boolean();
     case 'NULL':
@@ -50,11 +85,11 @@ function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
     case 'L':
       return Type.Array(Type.Unknown());
     case 'SS':
-      return Type.Array(Type.String());
+      return Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true });
     case 'NS':
-      return Type.Array(numberSchema(false));
+      return Type.Array(numberSchema(false), { uniqueItems: true });
     case 'BS':
-      return Type.Array(Type.String({ contentEncoding: 'base64' }));
+      return Type.Array(base64({ minLength: 1 }), { uniqueItems: true });
   }
 }
 
@@ -89,7 +124,8 @@ function writeBody(model: SchemaSource, id: string, keysRequired: boolean): TObj
     props[name] = nullable(model, attr, valueSchema(model, attr));
     if (isKey(model, name) ? keysRequired : attr.required) required.push(name);
   }
-  const schema = Type.Object({}, { $id: id, additionalProperties: false });
+  // The example /docs pre-fills (on the component: a $ref'd request body keeps no example of its own).
+  const schema = Type.Object({}, { $id: id, additionalProperties: false, examples: [modelExample(model)] });
   schema.properties = props;
   schema.required = required.length > 0 ? required : undefined;
   if (!schema.required) delete schema.required;
@@ -113,10 +149,12 @@ function patchBody(model: SchemaSource): TObject {
       delete: partial(ofTypes(['SS', 'NS', 'BS'])),
       append: partial(ofTypes(['L'])),
       prepend: partial(ofTypes(['L'])),
-      version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version; same as If-Match' })),
+      ...(model.version
+        ? { version: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version; same as If-Match' })) }
+        : {}),
       condition: Type.Optional(Type.Ref('Condition')),
     },
-    { $id: `${model.name}Patch`, additionalProperties: false },
+    { $id: `${model.name}Patch`, additionalProperties: false, ...(patchExample(model) ? { examples: [patchExample(model)] } : {}) },
   );
 }
 

@@ -33,6 +33,8 @@ export interface Backend {
    * the sidecar itself never does this) and return its URL.
    */
   exposeOnLoopback?(): Promise<string>;
+  /** Embedded store with a data directory: write transactions a crash interrupted, rolled back at open. */
+  readonly recovered?: number;
   close(): Promise<void>;
 }
 
@@ -148,10 +150,25 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
   server.listen(socketPath);
   await once(server, 'listening');
   // dynalite has no transactions: this client runs them in-process. The host is never dialled (socketPath wins).
-  const client = new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath));
+  const client = new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath), {
+    dataDir: options.dataDir,
+  });
+  // Before anything is served: no request may see a transaction half-applied by a crash.
+  let recovered: number;
+  try {
+    recovered = await client.recover();
+  } catch (err) {
+    client.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(socketDir, { recursive: true, force: true });
+    restoreUmask?.();
+    throw err;
+  }
   let loopback: { server: Server; url: string } | undefined;
   return {
     kind: 'embedded',
+    recovered,
     get endpoint() {
       return loopback?.url;
     },

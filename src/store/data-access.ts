@@ -5,6 +5,7 @@ import type { CryptoPort } from './crypto-port.js';
 import { ItemStore } from './items.js';
 import { ReadStore } from './query.js';
 import type { RetryPolicy } from './retry.js';
+import type { IdempotencyScope } from './idempotency.js';
 import { TransactionStore } from './transactions.js';
 
 export interface DataAccessOptions {
@@ -14,6 +15,8 @@ export interface DataAccessOptions {
   readonly retry: RetryPolicy;
   readonly batchMaxItems: number;
   readonly onUnprocessed?: BatchOptions['onUnprocessed'];
+  /** Where keyed transactions keep their idempotency records (the table in these credentials' account). */
+  readonly idempotency: IdempotencyScope;
 }
 
 /** Every store for one set of credentials (the sidecar's own, or one partner's) and one key provider. */
@@ -39,6 +42,13 @@ export class DataAccess {
       now,
       ...(options.onUnprocessed ? { onUnprocessed: options.onUnprocessed } : {}),
     });
-    this.transactions = new TransactionStore({ client, crypto, retry, now, models: (name) => registry.get(name) });
+    this.transactions = new TransactionStore({
+      client,
+      crypto,
+      retry,
+      now,
+      models: (name) => registry.get(name),
+      idempotency: options.idempotency,
+    });
   }
 }

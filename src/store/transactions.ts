@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   TransactGetItemsCommand,
   TransactWriteItemsCommand,
+  type AttributeValue,
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
@@ -16,11 +17,12 @@ import type { PatchBody } from './patch.js';
 import { buildCheck, buildCreate, buildDelete, buildReplace, buildUpdate, type BuiltWrite } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
 import { readItem, type CryptoPort } from './crypto-port.js';
+import { readRecord, recordPut, type IdempotencyScope } from './idempotency.js';
 
 export const MAX_TRANSACTION_ITEMS = 100;
 export const MAX_TRANSACTION_BYTES = 4 * 1024 * 1024;
-const IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000;
-const IDEMPOTENCY_MAX_ENTRIES = 10_000;
+/** The idempotency record is one more action in the same TransactWriteItems call. */
+export const MAX_KEYED_TRANSACTION_ITEMS = MAX_TRANSACTION_ITEMS - 1;
 const OPS = new Set(['create', 'put', 'update', 'delete', 'check']);
 const RETRYABLE_REASONS = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
 const RETRYABLE_ERRORS = new Set(['TransactionInProgressException', ...THROTTLING_ERRORS]);
@@ -31,6 +33,8 @@ export interface TransactionOptions {
   readonly models: (name: string) => ModelDef | undefined;
   readonly retry: RetryPolicy;
   readonly now: () => string;
+  /** Where keyed transactions record their outcome (exactly once across restarts and instances). */
+  readonly idempotency: IdempotencyScope;
 }
 
 export interface CancellationReason {
@@ -39,13 +43,9 @@ export interface CancellationReason {
   message?: string;
 }
 
-interface Remembered {
+interface Keyed {
+  readonly key: string;
   readonly fingerprint: string;
-  readonly expires: number;
-  readonly outcome: Promise<{ committed: number }>;
-  /** Attempts under this key that failed; each new attempt sends DynamoDB a fresh token. */
-  readonly failures: number;
-  readonly failed: boolean;
 }
 
 const invalid = (detail: string) => new SidecarError('ErrInvalidRequest', 400, detail);
@@ -69,7 +69,8 @@ function prefixed(err: unknown, where: string): unknown {
 /** TransactWriteItems / TransactGetItems across models, with DynamoDB's limits checked before any call. */
 export class TransactionStore {
   readonly #options: TransactionOptions;
-  readonly #remembered = new Map<string, Remembered>();
+  /** Keyed transactions in flight in this process, by key: a second one under the key waits for the first. */
+  readonly #inFlight = new Map<string, Promise<unknown>>();
 
   constructor(options: TransactionOptions) {
     this.#options = options;
@@ -126,28 +127,31 @@ export class TransactionStore {
 
   async write(rawItems: unknown, idempotencyKey?: unknown): Promise<{ committed: number }> {
     const items = itemsArray(rawItems);
-    const token = idempotencyToken(idempotencyKey);
-    if (!token) return this.#write(items, undefined);
-    const fingerprint = createHash('sha256').update(canonicalJson(items)).digest('hex');
-    this.#forgetExpired();
-    const known = this.#remembered.get(token);
-    if (known && !known.failed) {
-      if (known.fingerprint !== fingerprint) {
-        throw new SidecarError('ErrIdempotentParameterMismatch', 409, 'idempotencyKey was used within the last 10 minutes for a different transaction');
-      }
-      return known.outcome;
+    const key = idempotencyToken(idempotencyKey);
+    if (!key) return this.#write(items, undefined);
+    if (items.length > MAX_KEYED_TRANSACTION_ITEMS) {
+      throw invalid(
+        `a transaction with an idempotencyKey takes at most ${MAX_KEYED_TRANSACTION_ITEMS} items (its idempotency record is the ${MAX_TRANSACTION_ITEMS}th action); got ${items.length}`,
+      );
     }
-    // Lifecycle timestamps make every rebuilt request differ, so a retry after a failure is a new attempt with
-    // its own ClientRequestToken; retries inside one attempt resend the identical request under one token.
-    const failures = known?.failures ?? 0;
-    const outcome = this.#write(items, requestToken(token, failures));
-    const entry = { fingerprint, expires: Date.now() + IDEMPOTENCY_WINDOW_MS, outcome, failures, failed: false };
-    this.#remembered.set(token, entry);
-    outcome.catch(() => this.#remembered.set(token, { ...entry, failures: failures + 1, failed: true }));
-    return outcome;
+    const fingerprint = createHash('sha256').update(canonicalJson(items)).digest('hex');
+    // The record makes a retry exactly-once wherever it arrives; queueing retries that overlap in one process
+    // spares them a conflict (and holds on backends whose transactions are not isolated from each other, e.g. moto).
+    const previous = this.#inFlight.get(key) ?? Promise.resolve();
+    const run = previous.then(() => this.#write(items, { key, fingerprint }));
+    const settled = run.catch(() => undefined);
+    this.#inFlight.set(key, settled);
+    void settled.then(() => {
+      if (this.#inFlight.get(key) === settled) this.#inFlight.delete(key);
+    });
+    return run;
   }
 
-  async #write(items: unknown[], token: string | undefined): Promise<{ committed: number }> {
+  /**
+   * A keyed transaction also puts its idempotency record, which only a first commit can write: when that put is
+   * what canceled it, the record decides — the same request gets the first outcome, another one 409.
+   */
+  async #write(items: unknown[], keyed: Keyed | undefined): Promise<{ committed: number }> {
     const now = this.#options.now();
     const built: BuiltWrite[] = [];
     for (const [i, raw] of items.entries()) built.push(await this.#build(raw, i, now));
@@ -161,6 +165,10 @@ export class TransactionStore {
     });
     if (bytes > MAX_TRANSACTION_BYTES) throw invalid(`transaction is about ${bytes} bytes; DynamoDB's limit is ${MAX_TRANSACTION_BYTES}`);
     const transactItems: TransactWriteItem[] = built.map(toTransactItem);
+    const scope = this.#options.idempotency;
+    if (keyed) transactItems.push(recordPut(scope, keyed.key, keyed.fingerprint, built.length, Date.now()));
+    // One token per attempt, resent by the retries below: a rebuilt request (new timestamps) never reuses one.
+    const token = keyed ? randomUUID() : undefined;
     const budget = new RetryBudget(this.#options.retry);
     for (;;) {
       try {
@@ -169,11 +177,20 @@ export class TransactionStore {
         );
         return { committed: built.length };
       } catch (err) {
-        const reasons = cancellationReasons(err);
-        const retryable = reasons
-          ? reasons.some((r) => RETRYABLE_REASONS.has(r.code)) && !reasons.some((r) => r.code === 'ConditionalCheckFailed')
+        const all = cancellationReasons(err);
+        if (keyed && all?.[built.length]?.code === 'ConditionalCheckFailed') {
+          const record = await readRecord(this.#options.client, scope, keyed.key, recordItem(err, built.length), Date.now());
+          if (record?.fingerprint === keyed.fingerprint) return { committed: record.committed };
+          if (record) throw new SidecarError('ErrIdempotentParameterMismatch', 409, 'idempotencyKey was used for a different transaction');
+          // The record expired between the condition and the read: the key is free again.
+          if (await budget.wait()) continue;
+        }
+        const retryable = all
+          ? all.some((r) => RETRYABLE_REASONS.has(r.code)) && !all.some((r) => r.code === 'ConditionalCheckFailed')
           : RETRYABLE_ERRORS.has((err as Error).name);
         if (retryable && (await budget.wait())) continue;
+        // The caller sees one reason per item it sent; the record's own reason is not one of them.
+        const reasons = keyed ? all?.slice(0, built.length) : all;
         if (reasons) {
           throw new SidecarError('ErrTransactionCanceled', 409, 'the transaction was canceled; see reasons (one per item)', { reasons });
         }
@@ -218,14 +235,6 @@ export class TransactionStore {
       throw mapBackendError(err);
     }
   }
-
-  #forgetExpired(): void {
-    const now = Date.now();
-    for (const [token, entry] of this.#remembered) {
-      if (entry.expires > now && this.#remembered.size < IDEMPOTENCY_MAX_ENTRIES) break;
-      this.#remembered.delete(token);
-    }
-  }
 }
 
 function toTransactItem(b: BuiltWrite): TransactWriteItem {
@@ -247,17 +256,17 @@ function expectedVersion(value: unknown, where: string): number {
   throw invalid(`${where}.version must be a non-negative integer`);
 }
 
-/** DynamoDB's ClientRequestToken for one attempt under a caller's idempotency key (36 characters at most). */
-function requestToken(key: string, attempt: number): string {
-  return createHash('sha256').update(`${key}\u0000${attempt}`).digest('base64url').slice(0, 36);
-}
-
 function idempotencyToken(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !/^[\x21-\x7e]{1,36}$/.test(value)) {
     throw invalid('idempotencyKey must be 1 to 36 printable ASCII characters (DynamoDB ClientRequestToken)');
   }
   return value;
+}
+
+/** The item a cancellation reason carries (ReturnValuesOnConditionCheckFailure ALL_OLD), when the backend sent it. */
+function recordItem(err: unknown, index: number): Record<string, AttributeValue> | undefined {
+  return (err as { CancellationReasons?: { Item?: Record<string, AttributeValue> }[] }).CancellationReasons?.[index]?.Item;
 }
 
 function cancellationReasons(err: unknown): CancellationReason[] | undefined {

@@ -25,6 +25,7 @@ export const baseConfig: SidecarConfig = {
   dynamodbEndpoint: undefined,
   region: 'us-east-1',
   createTables: false,
+  idempotencyTable: 'dynamorm_sidecar_idempotency',
   logLevel: 'silent',
   bodyLimit: 1024 * 1024,
   batchMaxItems: 1000,

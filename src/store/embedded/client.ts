@@ -11,6 +11,7 @@ import {
   type TransactWriteItemsCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { IdempotencyCache, TransactionCoordinator, type IdempotencyOptions } from './coordinator.js';
+import { IntentJournal } from './journal.js';
 import { RwLock } from './rw-lock.js';
 
 type AnyCommand = $Command<ServiceInputTypes, ServiceOutputTypes, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>;
@@ -19,6 +20,8 @@ type Callback<O> = (err: unknown, data?: O) => void;
 
 export interface EmbeddedClientOptions {
   readonly idempotency?: IdempotencyOptions;
+  /** The store's data directory: write transactions keep their intent records there (none in memory mode). */
+  readonly dataDir?: string | undefined;
 }
 
 /** Both checks: a second copy of the SDK in node_modules would defeat instanceof alone. */
@@ -37,7 +40,16 @@ export class EmbeddedDynamoClient extends DynamoDBClient {
 
   constructor(config: DynamoDBClientConfig, options: EmbeddedClientOptions = {}) {
     super(config);
-    this.coordinator = new TransactionCoordinator((command) => this.rawSend(command), new IdempotencyCache(options.idempotency));
+    this.coordinator = new TransactionCoordinator(
+      (command) => this.rawSend(command),
+      new IdempotencyCache(options.idempotency),
+      options.dataDir ? new IntentJournal(options.dataDir) : undefined,
+    );
+  }
+
+  /** Rolls back transactions a crash interrupted (see TransactionCoordinator.recover); call before serving. */
+  recover(): Promise<number> {
+    return this.lock.write(() => this.coordinator.recover());
   }
 
   override send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(

@@ -22,6 +22,7 @@ import {
   type TransactWriteItemsCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { isConditionFailure } from '../backend-errors.js';
+import type { IntentJournal, IntentEntry } from './journal.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -242,7 +243,23 @@ export class TransactionCoordinator {
   constructor(
     private readonly send: RawSend,
     private readonly tokens: IdempotencyCache = new IdempotencyCache(),
+    /** With a data directory: intents made durable before the first write, so a crash can be undone at boot. */
+    private readonly journal?: IntentJournal,
   ) {}
+
+  /**
+   * Boot, before serving: every transaction a crash interrupted is rolled back to its before-images (what the
+   * caller was last acknowledged). Restoring is idempotent, so a crash during recovery is recovered next boot.
+   */
+  async recover(): Promise<number> {
+    if (!this.journal) return 0;
+    const pending = await this.journal.pending();
+    for (const intent of pending) {
+      for (const entry of intent.entries) await this.restore({ table: entry.table, key: entry.key, before: entry.before });
+      await this.journal.finish(intent.id);
+    }
+    return pending.length;
+  }
 
   async transactWrite(input: TransactWriteItemsCommandInput): Promise<TransactWriteItemsCommandOutput> {
     assertCount(input?.TransactItems);
@@ -285,7 +302,10 @@ export class TransactionCoordinator {
     const staged = await Promise.all(actions.map((a) => this.snapshot(a)));
     const reasons = await this.checkAll(staged);
     if (reasons.some((r) => r.Code !== 'None')) throw cancelled(reasons);
-    await this.applyAll(staged);
+    const writes = staged.filter((s) => s.kind !== 'ConditionCheck');
+    const intent = await this.journal?.begin(writes.map(({ table, key, before }): IntentEntry => ({ table, key, before })));
+    await this.applyAll(staged, intent);
+    if (intent !== undefined) await this.journal!.finish(intent);
     return { $metadata: {} };
   }
 
@@ -345,7 +365,7 @@ export class TransactionCoordinator {
 
   // ---- phase 2: apply in order, restore on failure
 
-  private async applyAll(staged: Staged[]): Promise<void> {
+  private async applyAll(staged: Staged[], intent: string | undefined): Promise<void> {
     const applied: Staged[] = [];
     try {
       for (const s of staged) {
@@ -354,7 +374,9 @@ export class TransactionCoordinator {
         await this.apply(s);
       }
     } catch (err) {
+      // A rollback that fails throws here, past finish(): the intent stays and the next boot restores the rest.
       await this.rollback(applied, err);
+      if (intent !== undefined) await this.journal!.finish(intent);
       throw err;
     }
   }
@@ -394,7 +416,7 @@ export class TransactionCoordinator {
     }
   }
 
-  private async restore(s: Staged): Promise<void> {
+  private async restore(s: Pick<Staged, 'table' | 'key' | 'before'>): Promise<void> {
     if (s.before) await this.send(new PutItemCommand({ TableName: s.table, Item: s.before }));
     else await this.send(new DeleteItemCommand({ TableName: s.table, Key: s.key }));
   }

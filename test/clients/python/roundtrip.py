@@ -17,15 +17,18 @@ from dynamorm_client.models import (
     ConditionLeafOp,
     ConditionNot,
     Problem,
-    QueryUserBody,
+    QueryUserOnTheTable,
     TransactWriteBody,
-    TransactWriteBodyItemsItem,
-    TransactWriteBodyItemsItemKey,
-    TransactWriteBodyItemsItemModel,
-    TransactWriteBodyItemsItemUpdate,
+    TransactWriteBodyCheckUser,
+    TransactWriteBodyCheckUserModel,
+    TransactWriteBodyCheckUserOp,
+    TransactWriteBodyUpdateUser,
+    TransactWriteBodyUpdateUserModel,
+    TransactWriteBodyUpdateUserOp,
     User,
-    UserCreate,
+    UserKey,
     UserPatch,
+    UserCreate,
     UserPatchAdd,
     UserPatchSet,
 )
@@ -56,20 +59,8 @@ def version_of(user: User) -> int | None:
     return None if user.version is UNSET or user.version is None else int(user.version)
 
 
-def key(pk: str, sk: str) -> TransactWriteBodyItemsItemKey:
-    return TransactWriteBodyItemsItemKey.from_dict({"PK": pk, "SK": sk})
-
-
-def op(name: str) -> Any:
-    """The transactWrite `op` value. The document spells `op` as anyOf single-value string enums, so the generator
-    emits one enum class per value (TransactWriteBodyItemsItemOpType0..4); find the member by value rather than by
-    class index. A plain `{type: string, enum: [...]}` would generate one TransactWriteBodyItemsItemOp class."""
-    for cls_name in dir(models):
-        if cls_name.startswith("TransactWriteBodyItemsItemOp"):
-            for member in getattr(models, cls_name):
-                if member.value == name:
-                    return member
-    fail(f"no generated enum member for op {name!r}")
+def key(pk: str, sk: str) -> UserKey:
+    return UserKey(pk=pk, sk=sk)
 
 
 def main() -> None:
@@ -109,7 +100,7 @@ def main() -> None:
         page_sizes: list[int] = []
         cursor: str | None = None
         while True:
-            body = QueryUserBody(partition=pk, limit=1) if cursor is None else QueryUserBody(partition=pk, limit=1, cursor=cursor)
+            body = QueryUserOnTheTable(partition=pk, limit=1) if cursor is None else QueryUserOnTheTable(partition=pk, limit=1, cursor=cursor)
             page = data("query", query_user.sync_detailed(client=client, body=body), query_user.QueryUserResponse200)
             page_sizes.append(len(page.items))
             sks.extend(item.sk for item in page.items)
@@ -123,15 +114,15 @@ def main() -> None:
             client=client,
             body=TransactWriteBody(
                 items=[
-                    TransactWriteBodyItemsItem(
-                        op=op("update"),
-                        model=TransactWriteBodyItemsItemModel.USER,
+                    TransactWriteBodyUpdateUser(
+                        op=TransactWriteBodyUpdateUserOp.UPDATE,
+                        model=TransactWriteBodyUpdateUserModel.USER,
                         key=key(pk, "PROFILE"),
-                        update=TransactWriteBodyItemsItemUpdate.from_dict({"set": {"status": "vip"}}),
+                        update=UserPatch.from_dict({"set": {"status": "vip"}}),
                         version=1,
                     ),
-                    TransactWriteBodyItemsItem(
-                        op=op("check"), model=TransactWriteBodyItemsItemModel.USER, key=key(pk, "ORDER#1"), condition=exists
+                    TransactWriteBodyCheckUser(
+                        op=TransactWriteBodyCheckUserOp.CHECK, model=TransactWriteBodyCheckUserModel.USER, key=key(pk, "ORDER#1"), condition=exists
                     ),
                 ]
             ),
@@ -142,15 +133,15 @@ def main() -> None:
             client=client,
             body=TransactWriteBody(
                 items=[
-                    TransactWriteBodyItemsItem(
-                        op=op("update"),
-                        model=TransactWriteBodyItemsItemModel.USER,
+                    TransactWriteBodyUpdateUser(
+                        op=TransactWriteBodyUpdateUserOp.UPDATE,
+                        model=TransactWriteBodyUpdateUserModel.USER,
                         key=key(pk, "PROFILE"),
-                        update=TransactWriteBodyItemsItemUpdate.from_dict({"set": {"status": "never"}}),
+                        update=UserPatch.from_dict({"set": {"status": "never"}}),
                     ),
-                    TransactWriteBodyItemsItem(
-                        op=op("check"),
-                        model=TransactWriteBodyItemsItemModel.USER,
+                    TransactWriteBodyCheckUser(
+                        op=TransactWriteBodyCheckUserOp.CHECK,
+                        model=TransactWriteBodyCheckUserModel.USER,
                         key=key(pk, "ORDER#1"),
                         condition=ConditionNot(not_=exists),
                     ),
