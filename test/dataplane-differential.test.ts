@@ -2,9 +2,13 @@
 // operations (failing conditions, cancelled transactions, oversized items included) against twin tables, on dynalite
 // (over a Unix socket, as the embedded store is served) and on moto: every step must give the same result or the
 // same error (name, message, cancellation reasons, returned item). dynalite has no transactions: those run on moto.
+// A third run puts a fault proxy in front of dynalite: every fifth new request is throttled once (both clients must
+// retry it to the same answer) and batches get part of their entries back as Unprocessed*.
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,11 +178,11 @@ async function createTwins(sdk: DynamoDBClient): Promise<void> {
   }
 }
 
-async function differential(t: Test, lean: LeanDynamoClient, sdk: DynamoDBClient, transactions: boolean): Promise<void> {
+async function differential(t: Test, lean: LeanDynamoClient, sdk: DynamoDBClient, transactions: boolean, steps = STEPS): Promise<Map<string, number>> {
   await createTwins(sdk);
   const seen = new Map<string, number>();
   let same = 0;
-  for (const [i, step] of sequence(SEED, transactions).entries()) {
+  for (const [i, step] of sequence(SEED, transactions).slice(0, steps).entries()) {
     const viaLean = await lean.call(step.op, forTable(step.input, LEAN)).then(canonical, describeError);
     const Command = (sdkModule as unknown as Record<string, new (input: unknown) => sdkModule.GetItemCommand>)[`${step.op}Command`]!;
     const viaSdk = await sdk.send(new Command(toSdk(forTable(step.input, SDK)))).then((out) => canonical(fromSdk(out)), describeError);
@@ -186,7 +190,7 @@ async function differential(t: Test, lean: LeanDynamoClient, sdk: DynamoDBClient
     seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
     if (t.same(viaLean, viaSdk, `step ${i} ${step.op}`, { diagnostic: true })) same++;
   }
-  t.equal(same, STEPS, 'every step gave the same answer');
+  t.equal(same, steps, 'every step gave the same answer');
   const outcomes = [...seen.keys()];
   const ops = new Set(outcomes.map((o) => o.split(':')[0]));
   t.equal(ops.size, transactions ? 10 : 8, `every operation ran (${[...ops].join(', ')})`);
@@ -194,9 +198,10 @@ async function differential(t: Test, lean: LeanDynamoClient, sdk: DynamoDBClient
   t.ok(outcomes.includes('PutItem:ValidationException'), 'an oversized item was refused by both');
   if (transactions) t.ok(outcomes.includes('TransactWriteItems:TransactionCanceledException'), 'a transaction was cancelled');
   t.comment([...seen].map(([k, v]) => `${k} ${v}`).join(', '));
+  return seen;
 }
 
-t.test('dynalite over a Unix socket', async (t) => {
+async function startDynalite(t: Test): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'differential-'));
   const socketPath = join(dir, 'store.sock');
   const server = (require('dynalite') as (o: object) => Server)({ createTableMs: 0 });
@@ -207,6 +212,91 @@ t.test('dynalite over a Unix socket', async (t) => {
     server.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return socketPath;
+}
+
+const readBody = async (stream: IncomingMessage): Promise<Buffer> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+};
+
+interface FaultStats {
+  throttled: number;
+  unprocessed: number;
+}
+
+/**
+ * Between the clients and dynalite: per client (told apart by user agent), every fifth new request (a repeat of the
+ * previous body is a retry) is answered 400 ProvisionedThroughputExceededException; a batch of more than one entry per
+ * table has its second half held back and returned as UnprocessedItems / UnprocessedKeys.
+ */
+async function startFaultProxy(t: Test, socketPath: string): Promise<{ endpoint: string; stats: FaultStats }> {
+  const stats: FaultStats = { throttled: 0, unprocessed: 0 };
+  const clients = new Map<string, { last: string; count: number }>();
+  const forward = (req: IncomingMessage, body: Buffer) =>
+    new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      const headers = { ...req.headers, 'content-length': String(body.length) };
+      const out = httpRequest({ socketPath, method: 'POST', path: '/', headers }, async (res) => resolve({ status: res.statusCode ?? 0, body: await readBody(res) }));
+      out.on('error', reject);
+      out.end(body);
+    });
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    const reply = (status: number, data: Buffer) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'content-length': data.length, 'x-amz-crc32': String(crc32(data) >>> 0) });
+      res.end(data);
+    };
+    const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+    const who = String(req.headers['user-agent']).startsWith('dynamorm-sidecar/') ? 'lean' : 'sdk';
+    const client = clients.get(who) ?? { last: '', count: 0 };
+    clients.set(who, client);
+    const text = body.toString('utf8');
+    if (op !== 'CreateTable' && text !== client.last) {
+      client.last = text;
+      if (++client.count % 5 === 0) {
+        stats.throttled++;
+        return reply(400, Buffer.from(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'throttled by the fault proxy' })));
+      }
+    }
+    if (op !== 'BatchWriteItem' && op !== 'BatchGetItem') {
+      const answer = await forward(req, body);
+      return reply(answer.status, answer.body);
+    }
+    const input = JSON.parse(text) as { RequestItems: Record<string, unknown> };
+    const held: Record<string, unknown> = {};
+    for (const [table, entries] of Object.entries(input.RequestItems)) {
+      const list = op === 'BatchWriteItem' ? (entries as unknown[]) : (entries as { Keys: unknown[] }).Keys;
+      if (list.length < 2) continue;
+      const keep = list.slice(0, Math.ceil(list.length / 2));
+      const rest = list.slice(keep.length);
+      stats.unprocessed += rest.length;
+      if (op === 'BatchWriteItem') {
+        input.RequestItems[table] = keep;
+        held[table] = rest;
+      } else {
+        input.RequestItems[table] = { ...(entries as object), Keys: keep };
+        held[table] = { ...(entries as object), Keys: rest };
+      }
+    }
+    const answer = await forward(req, Buffer.from(JSON.stringify(input)));
+    if (answer.status !== 200) return reply(answer.status, answer.body);
+    const out = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+    const field = op === 'BatchWriteItem' ? 'UnprocessedItems' : 'UnprocessedKeys';
+    out[field] = { ...(out[field] as object), ...held };
+    reply(200, Buffer.from(JSON.stringify(out)));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stats };
+}
+
+t.test('dynalite over a Unix socket', async (t) => {
+  const socketPath = await startDynalite(t);
   const endpoint = 'http://embedded.localhost';
   const lean = new LeanDynamoClient({ region: 'us-east-1', endpoint, socketPath, credentials });
   const sdk = new DynamoDBClient(dynamoClientConfig(endpoint, 'us-east-1', credentials, socketPath));
@@ -221,4 +311,16 @@ withTool(t, tools.moto(), 'moto', async (t) => {
   const sdk = new DynamoDBClient(dynamoClientConfig(moto.endpoint, 'eu-north-1', credentials));
   t.teardown(() => (lean.close(), sdk.destroy()));
   await differential(t, lean, sdk, true);
+});
+
+t.test('dynalite behind a fault proxy: throttled requests retried alike, unprocessed batch entries returned alike', async (t) => {
+  const proxy = await startFaultProxy(t, await startDynalite(t));
+  // Full jitter from 0 keeps the run short; retry counts and answers are what is compared.
+  const lean = new LeanDynamoClient({ region: 'us-east-1', endpoint: proxy.endpoint, credentials, random: () => 0 });
+  const sdk = new DynamoDBClient(dynamoClientConfig(proxy.endpoint, 'us-east-1', credentials));
+  t.teardown(() => (lean.close(), sdk.destroy()));
+  const seen = await differential(t, lean, sdk, false, 80);
+  t.ok(proxy.stats.throttled >= 20, `requests were throttled (${proxy.stats.throttled}) and retried to the same answers`);
+  t.ok(proxy.stats.unprocessed > 0, `batch entries were held back (${proxy.stats.unprocessed})`);
+  t.notOk([...seen.keys()].some((k) => k.endsWith(':ProvisionedThroughputExceededException')), 'no throttle reached the caller');
 });
