@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { LeanDynamoClient } from '../dist/store/dataplane/client.js';
 import { signatureHeaders } from '../dist/store/dataplane/sigv4.js';
@@ -50,7 +51,10 @@ async function round(fn) {
   const end = performance.now() + seconds * 1000;
   let n = 0;
   const cpu0 = process.cpuUsage();
-  const mem0 = process.memoryUsage().heapUsed;
+  // Bytes allocated = growth of the used heap between collections, summed (GCProfiler reports both sides of each GC).
+  const profiler = new GCProfiler();
+  profiler.start();
+  const used0 = getHeapStatistics().used_heap_size;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (performance.now() < end) {
       await fn();
@@ -58,7 +62,16 @@ async function round(fn) {
     }
   }));
   const cpu = process.cpuUsage(cpu0);
-  return { n, cpuUs: (cpu.user + cpu.system) / n, rps: n / seconds, heapDelta: process.memoryUsage().heapUsed - mem0 };
+  const used1 = getHeapStatistics().used_heap_size;
+  const { statistics } = profiler.stop();
+  let allocated = 0;
+  let from = used0;
+  for (const gc of statistics) {
+    allocated += gc.beforeGC.heapStatistics.usedHeapSize - from;
+    from = gc.afterGC.heapStatistics.usedHeapSize;
+  }
+  allocated += used1 - from;
+  return { n, cpuUs: (cpu.user + cpu.system) / n, rps: n / seconds, kbPerCall: allocated / n / 1024 };
 }
 
 const results = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
@@ -69,7 +82,8 @@ for (let r = 0; r < rounds; r++) {
 for (const [name, rs] of Object.entries(results)) {
   const cpu = rs.map((x) => x.cpuUs.toFixed(0)).join(' / ');
   const rps = rs.map((x) => x.rps.toFixed(0)).join(' / ');
-  console.log(`${name.padEnd(18)} CPU µs/request ${cpu.padEnd(20)} req/s ${rps}`);
+  const kb = rs.map((x) => x.kbPerCall.toFixed(1)).join(' / ');
+  console.log(`${name.padEnd(18)} CPU µs/request ${cpu.padEnd(20)} req/s ${rps.padEnd(26)} KB allocated/request ${kb}`);
 }
 lean.close();
 sdk.destroy();
