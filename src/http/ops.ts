@@ -113,7 +113,8 @@ function lazyDocs(app: FastifyInstance): void {
     for (const [name, value] of Object.entries(res.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
     }
-    return reply.code(res.statusCode).send(res.rawPayload);
+    reply.code(res.statusCode);
+    return res.rawPayload.length > 0 ? reply.send(res.rawPayload) : reply.send();
   };
   for (const url of ['/docs', '/docs/*']) app.route({ method: 'GET', url, schema: { hide: true }, handler: forward });
 }
