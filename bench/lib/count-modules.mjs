@@ -1,5 +1,6 @@
 // Preloaded with `node --import ./bench/lib/count-modules.mjs`: counts the modules a process loads (ESM and CommonJS,
-// node: built-ins excluded) and, on exit, prints `{"modules":N,"packages":{name:count}}` to stderr.
+// node: built-ins excluded) and, on exit, prints `{"modules":N,"packages":{name:count}}` to stderr (with
+// COUNT_MODULES_FILES=1 also `"files":[…]`, the paths below node_modules or the project).
 import { registerHooks } from 'node:module';
 
 const files = new Set();
@@ -16,5 +17,6 @@ process.on('exit', () => {
     const name = m ? m[1] : '(project)';
     packages[name] = (packages[name] ?? 0) + 1;
   }
-  process.stderr.write(`${JSON.stringify({ modules: files.size, packages })}\n`);
+  const list = process.env.COUNT_MODULES_FILES === '1' ? { files: [...files].map((u) => u.replace(/^.*?node_modules\//, '')) } : {};
+  process.stderr.write(`${JSON.stringify({ modules: files.size, packages, ...list })}\n`);
 });
