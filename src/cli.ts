@@ -18,7 +18,7 @@ async function printOpenApi(schemasDir: string): Promise<void> {
     tenancy: { header: 'x-partner-id', requirePartner: false, pool: undefined, defaultAccess: undefined },
   });
   await app.ready();
-  process.stdout.write(openApiYaml(app));
+  process.stdout.write(await openApiYaml(app));
   await app.close();
 }
 

@@ -1,4 +1,4 @@
-import { KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { LRUCache } from 'lru-cache';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import {
@@ -31,6 +31,7 @@ export class Keyring {
   /** Hits and misses of every cache, dropped ones included (so the metric never goes back). */
   readonly #stats: CacheStats = { encrypt: { hits: 0, misses: 0 }, decrypt: { hits: 0, misses: 0 } };
   readonly warnings: string[];
+  #kms: typeof import('@aws-sdk/client-kms') | undefined;
 
   private constructor(config: SidecarConfig, counters: CallCounters, local: LocalKeyProvider | undefined, warnings: string[]) {
     this.#config = config;
@@ -59,9 +60,15 @@ export class Keyring {
     return new Keyring(config, counters, new LocalKeyProvider(kek, counters), warnings);
   }
 
-  /** A KMS client for one set of credentials (undefined: the sidecar's own chain). */
+  /** Load @aws-sdk/client-kms: only done when a KMS key is configured (the sidecar's own or a partner's). */
+  async loadKms(): Promise<void> {
+    this.#kms ??= await import('@aws-sdk/client-kms');
+  }
+
+  /** A KMS client for one set of credentials (undefined: the sidecar's own chain); loadKms() must have run. */
   kmsClient(region: string, credentials?: AwsCredentialIdentityProvider): KMSClient {
-    return new KMSClient({
+    if (!this.#kms) throw new Error('Keyring.kmsClient: call loadKms() first');
+    return new this.#kms.KMSClient({
       region,
       ...(this.#config.kmsEndpoint ? { endpoint: this.#config.kmsEndpoint } : {}),
       ...(credentials ? { credentials } : {}),

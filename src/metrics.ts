@@ -23,6 +23,7 @@ export class Metrics {
   readonly #requests: Histogram<'route' | 'model' | 'op' | 'status'>;
   readonly #dynamo: Counter<'operation' | 'outcome'>;
   readonly #dynamoRetries: Counter<'operation'>;
+  readonly #dynamoLatency: Histogram<'operation'>;
   readonly #sts: Counter<'partner' | 'outcome'>;
   readonly #unprocessed: Counter<'model' | 'op'>;
   readonly #dropped: Counter;
@@ -45,8 +46,15 @@ export class Metrics {
     });
     this.#dynamoRetries = new Counter({
       name: 'dynamorm_dynamodb_retries_total',
-      help: 'Extra attempts the AWS SDK made for DynamoDB calls',
+      help: 'Extra attempts made for DynamoDB calls (AWS SDK or lean client retries)',
       labelNames: ['operation'],
+      registers,
+    });
+    this.#dynamoLatency = new Histogram({
+      name: 'dynamorm_dynamodb_call_duration_seconds',
+      help: 'DynamoDB call latency by operation, retries and back-off included',
+      labelNames: ['operation'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
     this.#sts = new Counter({
@@ -146,22 +154,33 @@ export class Metrics {
     if (count > 0) this.#unprocessed.inc({ model, op }, count);
   }
 
-  /** Count every call a DynamoDB client makes, its SDK retries and throttles. */
+  /** One finished call of the lean data-plane client (its `onCall` hook): counted and timed like the SDK's. */
+  dynamoCall(call: { operation: string; seconds: number; outcome: 'ok' | 'error' | 'throttled'; attempts: number }): void {
+    this.#dynamo.inc({ operation: call.operation, outcome: call.outcome });
+    if (call.attempts > 1) this.#dynamoRetries.inc({ operation: call.operation }, call.attempts - 1);
+    this.#dynamoLatency.observe({ operation: call.operation }, call.seconds);
+  }
+
+  /** Count and time every call a DynamoDB client makes, its SDK retries and throttles. */
   instrument(client: DynamoDBClient): void {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+        const started = performance.now();
+        const timed = () => this.#dynamoLatency.observe({ operation }, (performance.now() - started) / 1000);
         try {
           const out = await next(args);
           const attempts = (out.output as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
           if (attempts > 1) this.#dynamoRetries.inc({ operation }, attempts - 1);
           this.#dynamo.inc({ operation, outcome: 'ok' });
+          timed();
           return out;
         } catch (err) {
           const name = (err as Error).name;
           this.#dynamo.inc({ operation, outcome: THROTTLES.has(name) ? 'throttled' : 'error' });
           const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
           if (attempts > 1) this.#dynamoRetries.inc({ operation }, attempts - 1);
+          timed();
           throw err;
         }
       },

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { STSClient } from '@aws-sdk/client-sts';
+import type { STSClient } from '@aws-sdk/client-sts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { ConfigError, type SidecarConfig } from './config.js';
 import { loadModels } from './dms/index.js';
@@ -117,6 +117,11 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
   const registry = new ModelRegistry(await loadModels(config.schemasDir));
   const partners = config.partnersFile ? await loadPartners(config.partnersFile) : undefined;
   const keyring = Keyring.create(config);
+  // The KMS and STS clients load only where they are used: a KMS key configured, partners configured.
+  if (config.kmsKeyArn || [...(partners?.values() ?? [])].some((p) => p.kmsKeyArn)) await keyring.loadKms();
+  const sts = partners
+    ? new (await import('@aws-sdk/client-sts')).STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) })
+    : undefined;
   const backend = await openBackend({
     kind: config.backend,
     endpoint: config.dynamodbEndpoint,
@@ -130,7 +135,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     await backend.close();
   };
   try {
-    parts = assemble(config, registry, partners, keyring, backend);
+    parts = assemble(config, registry, partners, sts, keyring, backend);
     const { metrics, pool, defaultAccess } = parts;
     const embedded = backend.kind === 'embedded';
     const tables = registry.tables();
@@ -231,6 +236,7 @@ function assemble(
   config: SidecarConfig,
   registry: ModelRegistry,
   partners: Awaited<ReturnType<typeof loadPartners>> | undefined,
+  sts: STSClient | undefined,
   keyring: Keyring,
   backend: Backend,
 ): Parts {
@@ -255,12 +261,12 @@ function assemble(
     });
   const ownKms = config.kmsKeyArn ? keyring.kmsClient(config.region) : undefined;
   const defaultAccess = accessFor(backend.client, keyring.crypto(ownKms, config.kmsKeyArn));
-  const pool = partners
+  const pool = partners && sts
     ? new PartnerPool({
         partners,
         maxPartners: config.maxPartners,
         onAssumeRole: (partner, outcome) => metrics.assumeRole(partner, outcome),
-        sts: new STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) }),
+        sts,
         build: (partner, credentials) => {
           const region = partner.region ?? config.region;
           const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide));

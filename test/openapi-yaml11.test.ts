@@ -45,7 +45,7 @@ await withTool(t, tools.pyyaml(), 'PyYAML (YAML 1.1)', async (t, python) => {
     const tricky = ['=', '<<', 'y', 'Y', 'n', 'yes', 'No', 'on', 'OFF', 'true', 'False', 'null', '~', '', '0755', '0o17', '0x1F', '0b101',
       '1_000', '1:20', '-1:20:30.5', '2026-01-16', '2026-01-16T10:20:30Z', '.inf', '-.Inf', '.NaN', '.5', '+1', '-2', '1e3', '3.0', 'plain words'];
     const value = { list: tricky, map: Object.fromEntries(tricky.map((s, i) => [s, i])), nested: { on: { yes: '=' } } };
-    const text = portableYaml(value);
+    const text = await portableYaml(value);
     const file = path.join(dir, 'tricky.yaml');
     writeFileSync(file, text);
     t.same(await pyyamlLoad(python, file), value, 'PyYAML reads back the same strings and keys');

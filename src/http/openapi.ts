@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import swagger from '@fastify/swagger';
-import { Document, visit } from 'yaml';
+// Types only (app.swagger, schema.hide): the plugin itself is not loaded, see registerOpenApi.
+import type {} from '@fastify/swagger';
+import { addHook } from '@fastify/swagger/lib/util/add-hook.js';
 
 export const OPENAPI_INFO = {
   title: 'dynamorm sidecar',
@@ -9,22 +10,60 @@ export const OPENAPI_INFO = {
     'Typed DynamoDB data access generated from DynamORM Spec (DMS) v0.1 models. Errors are RFC 9457 problem+json with a stable `code`.',
 };
 
-/** Registers the OpenAPI generator; must run before any route is added. */
+/**
+ * Decorates the app (so its plugins' child instances inherit it): loads @fastify/swagger's spec builder (and the
+ * `yaml` library it needs) once.
+ */
+const LOAD_SPEC = Symbol('dynamorm.loadOpenApiSpec');
+type WithLoader = FastifyInstance & { [LOAD_SPEC]?: () => Promise<void> };
+
+/**
+ * Registers the OpenAPI generator; must run before any route is added. This is @fastify/swagger's `dynamic` mode
+ * (the same route collection and options) except that its spec builder, which requires the `yaml` library
+ * (≈70 modules, 66 ms at boot), loads on the first request for the document instead of at boot.
+ */
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
-  await app.register(swagger, {
+  const options = {
+    exposeRoute: false,
+    hiddenTag: 'X-HIDDEN',
+    hideUntagged: false,
+    stripBasePath: true,
+    swagger: {},
+    transform: null,
+    transformObject: null,
+    decorator: 'swagger',
+    convertConstToEnum: true,
     openapi: { openapi: '3.1.0', info: OPENAPI_INFO },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    refResolver: { buildLocalReference: (json: { $id?: unknown }, _baseUri: unknown, _fragment: unknown, i: number) => String(json.$id ?? `def-${i}`) },
+  };
+  const { routes, Ref } = addHook(app, options);
+  const cache = { object: null, string: null };
+  let build: ((options?: { yaml?: boolean }) => unknown) | undefined;
+  app.decorate(LOAD_SPEC, async () => {
+    if (build) return;
+    const { default: spec } = await import('@fastify/swagger/lib/spec/openapi/index.js');
+    build ??= spec(options, cache, routes, Ref);
   });
+  app.decorate('swagger', ((opts?: { yaml?: boolean }) => {
+    if (!build) throw new Error('the OpenAPI document is built on demand: await openApiDocument(app) first');
+    return build(opts);
+  }) as FastifyInstance['swagger']);
+}
+
+/** The app's OpenAPI document (after the first call, also what `app.swagger()` returns). */
+export async function openApiDocument(app: FastifyInstance): Promise<ReturnType<FastifyInstance['swagger']>> {
+  const load = (app as WithLoader)[LOAD_SPEC];
+  if (!load) throw new Error('registerOpenApi(app) was not called');
+  await load.call(app);
+  return app.swagger();
 }
 
 /** `/openapi.json` and `/openapi.yaml`, served from the same generated document. */
 export async function openApiRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true } }, async () => openApiDocument(app));
   // The document is fixed once the routes are registered; its YAML form is made on first request and kept.
-  let yaml: string | undefined;
-  app.get('/openapi.yaml', { schema: { hide: true } }, async (_req, reply) =>
-    reply.type('application/yaml').send((yaml ??= openApiYaml(app))),
-  );
+  let yaml: Promise<string> | undefined;
+  app.get('/openapi.yaml', { schema: { hide: true } }, async (_req, reply) => reply.type('application/yaml').send(await (yaml ??= openApiYaml(app))));
 }
 
 // Plain scalars that YAML 1.1 parsers (PyYAML, ruamel: what openapi-python-client uses) read as something other than
@@ -35,7 +74,8 @@ const YAML11_NUMBER_LIKE = /^[-+.]?[0-9]|^[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)$/;
 const readAsNonStringByYaml11 = (s: string) => s === '' || YAML11_WORDS.test(s) || YAML11_NUMBER_LIKE.test(s);
 
 /** `value` as YAML that YAML 1.1 and 1.2 parsers read alike: every string that 1.1 would resolve otherwise is quoted. */
-export function portableYaml(value: unknown): string {
+export async function portableYaml(value: unknown): Promise<string> {
+  const { Document, visit } = await import('yaml');
   const doc = new Document(value, { aliasDuplicateObjects: false });
   visit(doc, {
     Scalar(_key, node) {
@@ -45,6 +85,6 @@ export function portableYaml(value: unknown): string {
   return doc.toString({ lineWidth: 0 });
 }
 
-export function openApiYaml(app: FastifyInstance): string {
-  return portableYaml(app.swagger());
+export async function openApiYaml(app: FastifyInstance): Promise<string> {
+  return portableYaml(await openApiDocument(app));
 }

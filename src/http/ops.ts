@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import swaggerUi from '@fastify/swagger-ui';
 import { SidecarError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { openApiDocument } from './openapi.js';
 import { sendProblem, type RouteErrorContext } from './problem.js';
 
 export interface ReadinessReport {
@@ -79,7 +79,42 @@ export async function opsRoutes(app: FastifyInstance, options: OpsOptions): Prom
       reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
     );
   }
-  if (options.docs) {
-    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true }, staticCSP: true });
-  }
+  if (options.docs) lazyDocs(app);
+}
+
+/** Response headers of the Swagger UI app that belong to its own connection, not to the answer. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date']);
+
+/**
+ * Swagger UI at /docs, loaded on the first request for it: @fastify/swagger-ui, @fastify/static and the `yaml`
+ * library stay out of the boot. It runs in a Fastify app of its own (plugins cannot be added to a started app) whose
+ * stand-in for @fastify/swagger serves this app's document; requests reach it through `inject`, after this app's
+ * hooks (auth, request log, metrics) have run as for any route.
+ */
+function lazyDocs(app: FastifyInstance): void {
+  let docsApp: Promise<FastifyInstance> | undefined;
+  const start = async (): Promise<FastifyInstance> => {
+    const [{ default: Fastify }, { default: swaggerUi }] = await Promise.all([import('fastify'), import('@fastify/swagger-ui'), openApiDocument(app)]);
+    const docs = Fastify({ logger: false });
+    const swaggerStandIn = Object.assign(async (instance: FastifyInstance) => {
+      instance.decorate('swagger', ((opts?: { yaml?: boolean }) => app.swagger(opts as { yaml: true })) as FastifyInstance['swagger']);
+    }, { [Symbol.for('skip-override')]: true, [Symbol.for('plugin-meta')]: { name: '@fastify/swagger' } });
+    await docs.register(swaggerStandIn);
+    await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true }, staticCSP: true });
+    await docs.ready();
+    return docs;
+  };
+  const forward = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const docs = await (docsApp ??= start().catch((err: unknown) => {
+      docsApp = undefined;
+      throw err;
+    }));
+    const res = await docs.inject({ method: request.method as 'GET', url: request.url, headers: request.headers });
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
+    }
+    reply.code(res.statusCode);
+    return res.rawPayload.length > 0 ? reply.send(res.rawPayload) : reply.send();
+  };
+  for (const url of ['/docs', '/docs/*']) app.route({ method: 'GET', url, schema: { hide: true }, handler: forward });
 }

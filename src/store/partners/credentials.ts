@@ -1,4 +1,4 @@
-import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
+import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { SidecarError } from '../../errors.js';
 import type { PartnerConfig } from './config.js';
@@ -13,6 +13,9 @@ export interface RoleCredentialsOptions {
   readonly now?: () => number;
   readonly onAssumeRole?: (outcome: 'ok' | 'error') => void;
 }
+
+/** Loaded on the first AssumeRole, not at boot: only a sidecar with partners ever assumes a role. */
+let stsModule: typeof import('@aws-sdk/client-sts') | undefined;
 
 type Identity = AwsCredentialIdentity & { expiration: Date };
 
@@ -63,6 +66,7 @@ export class RoleCredentials {
   async #assume(): Promise<Identity> {
     const { partner, sts } = this.#options;
     try {
+      const { AssumeRoleCommand } = stsModule ?? (stsModule = await import('@aws-sdk/client-sts'));
       const out = await sts.send(
         new AssumeRoleCommand({
           RoleArn: partner.roleArn,

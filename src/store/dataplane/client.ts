@@ -1,0 +1,258 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
+import { crc32 } from 'node:zlib';
+import { CachedCredentials, type CredentialProvider } from './credentials.js';
+import { DATA_PLANE_OPERATIONS, DataPlaneError, type DataPlane, type DataPlaneOperation, type Json } from './port.js';
+import { isThrottling, isTransient, RetryQuota, retryDelay, STANDARD } from './retry.js';
+import { signatureHeaders, type Credentials } from './sigv4.js';
+
+export interface CallRecord {
+  readonly operation: DataPlaneOperation;
+  readonly seconds: number;
+  readonly outcome: 'ok' | 'error' | 'throttled';
+  readonly attempts: number;
+}
+
+export interface LeanClientOptions {
+  readonly region: string;
+  /** A DynamoDB-compatible endpoint URL; unset means AWS's regional endpoint. */
+  readonly endpoint?: string | undefined;
+  /** Every connection goes to this Unix socket, whatever host the endpoint names (the embedded store). */
+  readonly socketPath?: string | undefined;
+  readonly credentials: CredentialProvider | Credentials;
+  /** Attempts per call, retries included (the SDK's maxAttempts; default 3). */
+  readonly maxAttempts?: number;
+  /** No retry starts after this long since the call began. */
+  readonly retryDeadlineMs?: number;
+  /** One attempt, connection included, fails with TimeoutError after this long (default 10 s). */
+  readonly requestTimeoutMs?: number;
+  readonly maxSockets?: number;
+  /** Each finished call, for metrics. */
+  readonly onCall?: (call: CallRecord) => void;
+  readonly random?: () => number;
+  /** The clock signatures are dated with. */
+  readonly now?: () => Date;
+}
+
+const require = createRequire(import.meta.url);
+/** src/store/dataplane and dist/store/dataplane are both three levels below the package root. */
+const VERSION = (require('../../../package.json') as { version: string }).version;
+export const USER_AGENT = `dynamorm-sidecar/${VERSION} lean-dataplane node/${process.versions.node}`;
+
+const TARGET_PREFIX = 'DynamoDB_20120810.';
+const CONTENT_TYPE = 'application/x-amz-json-1.0';
+
+/** AWS's endpoint for a region (China regions live under amazonaws.com.cn). */
+export function regionalEndpoint(region: string): string {
+  return `https://dynamodb.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Buffer;
+}
+
+/** DynamoDB's error short name: `com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException` → the part after '#'. */
+function shortName(type: string): string {
+  const name = type.slice(type.lastIndexOf('#') + 1);
+  const colon = name.indexOf(':');
+  return colon >= 0 ? name.slice(0, colon) : name;
+}
+
+function errorOf(answer: Answer): DataPlaneError {
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    // An answer that is not JSON (a proxy's HTML page): classified by its status alone.
+  }
+  const headerType = answer.headers['x-amzn-errortype'];
+  const type = typeof body.__type === 'string' ? body.__type : typeof headerType === 'string' ? headerType : '';
+  const name = type ? shortName(type) : answer.status >= 500 ? 'InternalServerError' : 'UnknownError';
+  const message = String(body.message ?? body.Message ?? `DynamoDB answered ${answer.status}`);
+  return new DataPlaneError(name, message, {
+    statusCode: answer.status,
+    throttling: isThrottling(name, answer.status),
+    retryable: isTransient(name, answer.status),
+    CancellationReasons: body.CancellationReasons as DataPlaneError['CancellationReasons'],
+    Item: body.Item as DataPlaneError['Item'],
+  });
+}
+
+function corrupt(name: 'CRC32CheckFailed' | 'TruncatedResponse', message: string, status: number): DataPlaneError {
+  return new DataPlaneError(name, message, { statusCode: status, retryable: true });
+}
+
+function networkError(err: NodeJS.ErrnoException): DataPlaneError {
+  if (err instanceof DataPlaneError) return err;
+  const code = err.code;
+  return new DataPlaneError(code ?? 'NetworkingError', err.message, { code, retryable: isTransient('', undefined, code ?? 'ECONNRESET'), cause: err });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * DynamoDB's data plane over its JSON protocol on a keep-alive node:http(s) Agent: one JSON.stringify, one SigV4
+ * signature from a cached signing key, one request, one JSON.parse per attempt. Retries, errors and checksums as
+ * described in port.ts and retry.ts.
+ */
+export class LeanDynamoClient implements DataPlane {
+  readonly #options: LeanClientOptions;
+  readonly #credentials: CachedCredentials;
+  readonly #quota = new RetryQuota();
+  readonly #agent: HttpAgent;
+  readonly #request: typeof httpRequest;
+  readonly #host: string;
+  readonly #hostname: string;
+  readonly #port: number | undefined;
+  readonly #path: string;
+  readonly #maxAttempts: number;
+  readonly #random: () => number;
+
+  constructor(options: LeanClientOptions) {
+    this.#options = options;
+    this.#credentials = new CachedCredentials(options.credentials);
+    const url = new URL(options.endpoint ?? regionalEndpoint(options.region));
+    const https = url.protocol === 'https:';
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(options.socketPath ? { socketPath: options.socketPath } : {}) };
+    this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.#request = https ? httpsRequest : httpRequest;
+    this.#host = url.host;
+    this.#hostname = url.hostname;
+    this.#port = url.port ? Number(url.port) : undefined;
+    this.#path = url.pathname || '/';
+    this.#maxAttempts = options.maxAttempts ?? STANDARD.maxAttempts;
+    this.#random = options.random ?? Math.random;
+  }
+
+  GetItem(input: Json) { return this.call('GetItem', input); }
+  PutItem(input: Json) { return this.call('PutItem', input); }
+  UpdateItem(input: Json) { return this.call('UpdateItem', input); }
+  DeleteItem(input: Json) { return this.call('DeleteItem', input); }
+  Query(input: Json) { return this.call('Query', input); }
+  Scan(input: Json) { return this.call('Scan', input); }
+  BatchGetItem(input: Json) { return this.call('BatchGetItem', input); }
+  BatchWriteItem(input: Json) { return this.call('BatchWriteItem', input); }
+  TransactGetItems(input: Json) { return this.call('TransactGetItems', input); }
+  TransactWriteItems(input: Json) { return this.call('TransactWriteItems', input); }
+
+  /** Tokens left in the retry quota (for tests and diagnostics). */
+  get retryTokens(): number {
+    return this.#quota.available;
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  async call(operation: DataPlaneOperation, input: Json): Promise<Json> {
+    if (!DATA_PLANE_OPERATIONS.includes(operation)) throw new TypeError(`not a data-plane operation: ${operation}`);
+    const started = performance.now();
+    const deadline = this.#options.retryDeadlineMs === undefined ? Infinity : Date.now() + this.#options.retryDeadlineMs;
+    const body = Buffer.from(JSON.stringify(input));
+    let spent = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const answer = await this.#attempt(operation, body);
+        if (answer.status !== 200) throw errorOf(answer);
+        let output: Json;
+        try {
+          output = JSON.parse(answer.body.toString('utf8')) as Json;
+        } catch {
+          throw corrupt('TruncatedResponse', 'DynamoDB answered with a body that is not complete JSON', answer.status);
+        }
+        this.#quota.release(spent);
+        this.#record(operation, started, 'ok', attempt);
+        return output;
+      } catch (e) {
+        const err = e instanceof DataPlaneError ? e : networkError(e as NodeJS.ErrnoException);
+        err.attempts = attempt;
+        const delay = retryDelay(err, attempt - 1, this.#random);
+        const cost = err.retryable && attempt < this.#maxAttempts && Date.now() + delay < deadline ? this.#quota.acquire(err) : undefined;
+        if (cost === undefined) {
+          this.#record(operation, started, err.throttling ? 'throttled' : 'error', attempt);
+          throw err;
+        }
+        spent = cost;
+        await sleep(delay);
+      }
+    }
+  }
+
+  #record(operation: DataPlaneOperation, started: number, outcome: CallRecord['outcome'], attempts: number): void {
+    this.#options.onCall?.({ operation, seconds: (performance.now() - started) / 1000, outcome, attempts });
+  }
+
+  async #attempt(operation: DataPlaneOperation, body: Buffer): Promise<Answer> {
+    const credentials = this.#credentials.fresh() ?? (await this.#credentials.get());
+    const headers: Record<string, string> = {
+      host: this.#host,
+      'content-type': CONTENT_TYPE,
+      'x-amz-target': TARGET_PREFIX + operation,
+    };
+    Object.assign(
+      headers,
+      signatureHeaders({
+        method: 'POST',
+        path: this.#path,
+        headers,
+        body,
+        credentials,
+        region: this.#options.region,
+        service: 'dynamodb',
+        date: this.#options.now?.() ?? new Date(),
+      }),
+    );
+    headers['content-length'] = String(body.length);
+    headers['user-agent'] = USER_AGENT;
+    return this.#send(headers, body);
+  }
+
+  #send(headers: Record<string, string>, body: Buffer): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      const req = this.#request({
+        agent: this.#agent,
+        method: 'POST',
+        hostname: this.#hostname,
+        ...(this.#port ? { port: this.#port } : {}),
+        path: this.#path,
+        headers,
+      });
+      const timer = setTimeout(() => {
+        req.destroy(new DataPlaneError('TimeoutError', `DynamoDB did not answer within ${this.#options.requestTimeoutMs ?? 10_000} ms`, { retryable: true }));
+      }, this.#options.requestTimeoutMs ?? 10_000);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      req.on('error', fail);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let length = 0;
+        res.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          length += chunk.length;
+        });
+        res.on('error', () => fail(corrupt('TruncatedResponse', 'the connection broke while DynamoDB was answering', res.statusCode ?? 0)));
+        res.on('end', () => {
+          clearTimeout(timer);
+          const status = res.statusCode ?? 0;
+          if (!res.complete) return reject(corrupt('TruncatedResponse', 'the connection broke while DynamoDB was answering', status));
+          const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+          const declared = res.headers['content-length'];
+          if (declared !== undefined && Number(declared) !== data.length) {
+            return reject(corrupt('TruncatedResponse', `DynamoDB declared ${declared} bytes and sent ${data.length}`, status));
+          }
+          const crc = res.headers['x-amz-crc32'];
+          if (typeof crc === 'string' && crc32(data) >>> 0 !== Number(crc)) {
+            return reject(corrupt('CRC32CheckFailed', 'the answer does not match its x-amz-crc32 checksum', status));
+          }
+          resolve({ status, headers: res.headers, body: data });
+        });
+      });
+      req.end(body);
+    });
+  }
+}

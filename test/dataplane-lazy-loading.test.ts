@@ -1,0 +1,97 @@
+// What a sidecar loads at boot (counted by a module hook in the real CLI process): the KMS client only with a KMS key,
+// the STS client only with partners, Swagger UI and @fastify/swagger's document builder only once /docs or
+// /openapi.* is asked for, dynalite only for the embedded store.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ROOT, cliEnv, launchCli } from './helpers/cli.js';
+import { startMoto } from './helpers/moto.js';
+import { tools, withTool } from './helpers/tools.js';
+const HOOK = path.join(ROOT, 'bench', 'lib', 'count-modules.mjs');
+
+const HEAVY = {
+  kms: /@aws-sdk\/client-kms\//,
+  sts: /@aws-sdk\/client-sts\//,
+  swaggerUi: /@fastify\/swagger-ui\//,
+  specBuilder: /@fastify\/swagger\/lib\/spec\//,
+  dynalite: /^dynalite\//,
+};
+
+/** Boot the CLI with `env`, make `requests`, stop it; the module files it had loaded by then. */
+async function loaded(env: Record<string, string>, requests: string[] = []): Promise<string[]> {
+  const cli = launchCli(['--host', '127.0.0.1', '--port', '0'], cliEnv({ LOG_LEVEL: 'info', NODE_OPTIONS: `--import ${HOOK}`, COUNT_MODULES_FILES: '1', ...env }));
+  let url: string | undefined;
+  for (let i = 0; i < 600 && !url; i++) {
+    url = /"url":"([^"]+)".*dynamorm sidecar ready/.exec(cli.out())?.[1];
+    if (!url) await new Promise((r) => setTimeout(r, 50));
+    if (cli.child.exitCode !== null) break;
+  }
+  if (!url) throw new Error(`the sidecar did not start: ${cli.err()}${cli.out()}`);
+  for (const request of requests) {
+    const res = await fetch(url + request);
+    if (res.status !== 200) throw new Error(`${request}: ${res.status}`);
+    await res.arrayBuffer();
+  }
+  cli.child.kill('SIGTERM');
+  const exit = await cli.done;
+  const line = exit.stderr.split('\n').find((l) => l.startsWith('{"modules"'));
+  if (!line) throw new Error(`no module list: ${exit.stderr}`);
+  return (JSON.parse(line) as { files: string[] }).files;
+}
+
+const has = (files: string[], pattern: RegExp) => files.some((f) => pattern.test(f));
+
+t.test('embedded store, no key, no partners, nothing asked of /docs or /openapi', async (t) => {
+  const files = await loaded({ BACKEND: 'embedded', DOCS: 'true' });
+  t.ok(files.length > 100, `the hook counted the modules (${files.length})`);
+  t.ok(has(files, HEAVY.dynalite), 'dynalite: loaded for the embedded store');
+  t.notOk(has(files, HEAVY.kms), 'no KMS client');
+  t.notOk(has(files, HEAVY.sts), 'no STS client');
+  t.notOk(has(files, HEAVY.swaggerUi), 'no Swagger UI');
+  t.notOk(has(files, HEAVY.specBuilder), 'no OpenAPI document builder');
+});
+
+t.test('/docs and /openapi.yaml load what they need on the first request', async (t) => {
+  const files = await loaded({ BACKEND: 'embedded', DOCS: 'true' }, ['/docs/', '/docs/json', '/openapi.yaml']);
+  t.ok(has(files, HEAVY.swaggerUi), 'Swagger UI loaded');
+  t.ok(has(files, HEAVY.specBuilder), 'the document builder loaded');
+  t.notOk(has(files, HEAVY.kms), 'still no KMS client');
+});
+
+withTool(t, tools.moto(), 'aws backend (moto)', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const aws = {
+    BACKEND: 'aws',
+    DYNAMODB_ENDPOINT: moto.endpoint,
+    STS_ENDPOINT: moto.endpoint,
+    DOCS: 'false',
+    AWS_REGION: 'ap-northeast-3',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+  };
+
+  await t.test('with a KMS key: the KMS client, no dynalite, no STS', async (t) => {
+    const files = await loaded({
+      ...aws,
+      CREATE_TABLES: 'true',
+      KMS_KEY_ARN: 'arn:aws:kms:ap-northeast-3:000000000000:key/00000000-0000-0000-0000-000000000000',
+      KMS_ENDPOINT: moto.endpoint,
+    });
+    t.ok(has(files, HEAVY.kms), 'KMS client loaded for the configured key');
+    t.notOk(has(files, HEAVY.dynalite), 'no dynalite');
+    t.notOk(has(files, HEAVY.sts), 'no STS client without partners');
+  });
+
+  await t.test('with partners: the STS client, no KMS client', async (t) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lazy-partners-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'partners.json');
+    writeFileSync(file, JSON.stringify({ partners: { acme: { roleArn: 'arn:aws:iam::000000000000:role/acme' } } }));
+    const files = await loaded({ ...aws, CREATE_TABLES: 'false', PARTNERS_FILE: file });
+    t.ok(has(files, HEAVY.sts), 'STS client loaded');
+    t.notOk(has(files, HEAVY.kms), 'no KMS client without a key');
+    t.notOk(has(files, HEAVY.dynalite), 'no dynalite');
+  });
+});
