@@ -19,6 +19,7 @@ import { ensureTables } from './store/tables.js';
 import { idempotencyTableDef, sweepExpired } from './store/idempotency.js';
 import { registerBearerAuth } from './http/auth.js';
 import { batchRoutes } from './http/batch.js';
+import { decodeRoutes } from './http/decode.js';
 import { healthRoutes } from './http/health.js';
 import { opsRoutes, registerLoadShedding, registerRequestMetrics, type OpsOptions, type ReadinessReport } from './http/ops.js';
 import { Metrics } from './metrics.js';
@@ -98,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(readRoutes, { registry });
   await app.register(batchRoutes, { registry, maxItems: options.batchMaxItems ?? 1000 });
   await app.register(transactionRoutes, { registry });
+  await app.register(decodeRoutes, { registry });
   return app;
 }
 

@@ -6,7 +6,7 @@ import type { ModelDef } from '../model/index.js';
 import { RouteTable } from './route-table.js';
 import { describeValidation, type AjvError } from './validation-messages.js';
 
-const TITLES: Record<ErrorCode, string> = {
+export const TITLES: Record<ErrorCode, string> = {
   ErrInvalidModel: 'Invalid model',
   ErrModelNotFound: 'Model not found',
   ErrInvalidItem: 'Invalid item',

@@ -48,6 +48,34 @@ export const ProblemSchema = Type.Object(
   { $id: 'Problem', additionalProperties: true },
 );
 
+/**
+ * One attribute value in DynamoDB JSON, as stream records and the low-level API carry it. One named schema per
+ * type, like Condition, so generators that cannot follow a recursive inline union see plain models.
+ */
+const avRef = Type.Ref('AttributeValue');
+const avShape = (type: string, value: TSchema) =>
+  Type.Object({ [type]: value }, { $id: `AttributeValue${type}`, additionalProperties: false });
+const attributeValueShapes: TSchema[] = [
+  avShape('S', Type.String()),
+  avShape('N', Type.String({ description: 'decimal text, kept exact' })),
+  avShape('B', Type.String({ description: 'base64' })),
+  avShape('BOOL', Type.Boolean()),
+  avShape('NULL', Type.Boolean({ enum: [true] })),
+  avShape('SS', Type.Array(Type.String())),
+  avShape('NS', Type.Array(Type.String({ description: 'decimal text' }))),
+  avShape('BS', Type.Array(Type.String({ description: 'base64' }))),
+  avShape('L', Type.Array(avRef)),
+  avShape('M', Type.Record(Type.String(), avRef)),
+];
+export const AttributeValueSchema = Type.Union(
+  attributeValueShapes.map((shape) => Type.Ref(shape.$id!)),
+  { $id: 'AttributeValue', description: 'DynamoDB JSON: {"S":"x"}, {"N":"12"}, {"B":"<base64>"}, {"SS":[…]}, {"L":[…]}, {"M":{…}}, …' },
+);
+export const AttributeValueMapSchema = Type.Record(Type.String(), avRef, {
+  $id: 'AttributeValueMap',
+  description: 'a raw item or key image: attribute name → DynamoDB JSON value',
+});
+
 export const ModelSummarySchema = Type.Object(
   {
     name: Type.String(),
@@ -104,6 +132,9 @@ export const sharedSchemas: TSchema[] = [
   ConditionSchema,
   ProblemSchema,
   ModelSummarySchema,
+  ...attributeValueShapes,
+  AttributeValueSchema,
+  AttributeValueMapSchema,
 ];
 
 

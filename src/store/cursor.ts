@@ -54,24 +54,35 @@ function invalidCursor(detail: string): SidecarError {
   return new SidecarError('ErrInvalidRequest', 400, `invalid cursor: ${detail}`);
 }
 
-function fromJsonAv(value: unknown): AttributeValue {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidCursor('attribute value must be an object');
+/**
+ * One attribute value in DynamoDB JSON (`{"S": "…"}`, `{"N": "12"}`, `{"B": "<base64>"}`, sets, L, M) as the SDK
+ * holds it; numbers stay their exact N text. `fail` phrases the error, `where` names the input in it.
+ */
+export function avFromJson(value: unknown, fail: (detail: string) => Error, where: string): AttributeValue {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('attribute value must be an object');
   const entries = Object.entries(value);
-  if (entries.length !== 1) throw invalidCursor('attribute value must have exactly one type key');
+  if (entries.length !== 1) throw fail('attribute value must have exactly one type key');
   const [type, v] = entries[0];
   const strings = (x: unknown): string[] => {
-    if (!Array.isArray(x) || !x.every((s) => typeof s === 'string')) throw invalidCursor(`${type} must be an array of strings`);
+    if (!Array.isArray(x) || !x.every((s) => typeof s === 'string')) throw fail(`${type} must be an array of strings`);
     return x;
+  };
+  const bytes = (x: unknown): Uint8Array => {
+    try {
+      return decodeBase64(x, where);
+    } catch {
+      throw fail(`${type} must be base64`);
+    }
   };
   switch (type) {
     case 'S':
     case 'N':
-      if (typeof v !== 'string') throw invalidCursor(`${type} must be a string`);
+      if (typeof v !== 'string') throw fail(`${type} must be a string`);
       return type === 'S' ? { S: v } : { N: v };
     case 'B':
-      return { B: decodeBase64(v, 'cursor') };
+      return { B: bytes(v) };
     case 'BOOL':
-      if (typeof v !== 'boolean') throw invalidCursor('BOOL must be a boolean');
+      if (typeof v !== 'boolean') throw fail('BOOL must be a boolean');
       return { BOOL: v };
     case 'NULL':
       return { NULL: true };
@@ -80,24 +91,29 @@ function fromJsonAv(value: unknown): AttributeValue {
     case 'NS':
       return { NS: strings(v) };
     case 'BS':
-      return { BS: strings(v).map((s) => decodeBase64(s, 'cursor')) };
+      return { BS: strings(v).map(bytes) };
     case 'L':
-      if (!Array.isArray(v)) throw invalidCursor('L must be an array');
-      return { L: v.map(fromJsonAv) };
+      if (!Array.isArray(v)) throw fail('L must be an array');
+      return { L: v.map((e) => avFromJson(e, fail, where)) };
     case 'M':
-      return { M: mapFromJson(v) };
+      return { M: avMapFromJson(v, fail, where, 'M must be an object') };
     default:
-      throw invalidCursor(`unknown attribute type ${type}`);
+      throw fail(`unknown attribute type ${type}`);
   }
 }
 
-function mapFromJson(value: unknown): Record<string, AttributeValue> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidCursor('lastKey must be an object');
+/** A map of attribute values in DynamoDB JSON (an item, a key); own properties only, so `__proto__` stays data. */
+export function avMapFromJson(value: unknown, fail: (detail: string) => Error, where: string, notObject: string): Record<string, AttributeValue> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(notObject);
   const out: Record<string, AttributeValue> = {};
   for (const [k, v] of Object.entries(value)) {
-    Object.defineProperty(out, k, { value: fromJsonAv(v), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, k, { value: avFromJson(v, fail, where), enumerable: true, writable: true, configurable: true });
   }
   return out;
+}
+
+function mapFromJson(value: unknown): Record<string, AttributeValue> {
+  return avMapFromJson(value, invalidCursor, 'cursor', 'lastKey must be an object');
 }
 
 /** Go's encoding/json escapes these inside strings; matching it keeps cursors byte-identical. */

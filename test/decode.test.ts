@@ -1,0 +1,170 @@
+import t from 'tap';
+import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { forEachBackend } from './helpers/backends.js';
+import { startTestSidecar, type TestSidecar } from './helpers/sidecar.js';
+
+const REGION = 'af-south-1';
+const KEK = Buffer.alloc(32, 3).toString('base64');
+const TAX_ID = 'TAX-SECRET-4711';
+const BIG = '12345678901234567890123456789012345678';
+
+type Wire = Record<string, unknown>;
+
+/** An SDK attribute value as DynamoDB JSON (what a stream record carries). */
+function wire(av: AttributeValue): unknown {
+  if (av.B !== undefined) return { B: Buffer.from(av.B).toString('base64') };
+  if (av.BS !== undefined) return { BS: av.BS.map((b) => Buffer.from(b).toString('base64')) };
+  if (av.L !== undefined) return { L: av.L.map(wire) };
+  if (av.M !== undefined) return { M: wireItem(av.M) };
+  const [type, value] = Object.entries(av).find(([, v]) => v !== undefined)!;
+  return { [type]: value };
+}
+const wireItem = (item: Record<string, AttributeValue>): Wire => Object.fromEntries(Object.entries(item).map(([k, v]) => [k, wire(v)]));
+
+/** The item as the backend stores it: envelopes still sealed. */
+async function rawImage(s: TestSidecar, pk: string, sk: string): Promise<Wire> {
+  const out = await s.sidecar.backend.client.send(new GetItemCommand({ TableName: 'users', Key: { PK: { S: pk }, SK: { S: sk } }, ConsistentRead: true }));
+  return wireItem(out.Item!);
+}
+
+/** The same image with one bit of the taxId envelope's ciphertext flipped. */
+function tampered(image: Wire): Wire {
+  const env = structuredClone(image.taxId) as { M: { ct: { B: string } } };
+  const ct = Buffer.from(env.M.ct.B, 'base64');
+  ct[0] ^= 1;
+  env.M.ct.B = ct.toString('base64');
+  return { ...image, taxId: env };
+}
+
+const user = (pk: string) => ({
+  PK: pk,
+  SK: 'PROFILE',
+  email: `${pk.toLowerCase()}@example.com`,
+  name: 'Ada',
+  age: 36,
+  tags: ['a', 'b'],
+  scores: [BIG, 1.5],
+  avatar: Buffer.from([0, 1, 2, 250]).toString('base64'),
+  active: true,
+  profile: { city: 'Oslo', n: BIG },
+  history: [1, 'two', { three: 3 }],
+  prefs: { theme: 'dark', sizes: [1, 2] },
+  taxId: TAX_ID,
+  medical: { blood: 'AB' },
+});
+
+await forEachBackend(
+  t,
+  REGION,
+  async (t, { name, sidecar: s }) => {
+    const decode = (body: unknown, headers?: Record<string, string>) => s.request('POST', '/v1/models/User/decode', body, headers);
+    const get = async (pk: string) => (await s.request('GET', `/v1/models/User/items/${encodeURIComponent(pk)}/PROFILE?consistent=true`)).json;
+
+    t.equal((await s.request('POST', '/v1/models/User/items', user('USER#1'))).status, 201);
+    const inserted = await rawImage(s, 'USER#1', 'PROFILE');
+    const gotInserted = await get('USER#1');
+    t.equal((await s.request('PATCH', '/v1/models/User/items/USER%231/PROFILE', { set: { name: 'Ada L.', age: 37, taxId: 'TAX-SECRET-4712' } })).status, 200);
+    const modified = await rawImage(s, 'USER#1', 'PROFILE');
+    const gotModified = await get('USER#1');
+    const keys = { PK: { S: 'USER#1' }, SK: { S: 'PROFILE' } };
+
+    await t.test(`${name}: a Lambda stream event decodes to what GET returns, record by record`, async (t) => {
+      t.not(JSON.stringify(inserted).includes(TAX_ID), true, 'the raw image holds the envelope, not the plaintext');
+      const res = await decode({
+        Records: [
+          { eventID: 'e1', eventName: 'INSERT', eventSource: 'aws:dynamodb', dynamodb: { Keys: keys, NewImage: inserted, SequenceNumber: '1', StreamViewType: 'NEW_AND_OLD_IMAGES' } },
+          { eventID: 'e2', eventName: 'MODIFY', dynamodb: { Keys: keys, OldImage: inserted, NewImage: modified } },
+          { eventID: 'e3', eventName: 'REMOVE', dynamodb: { Keys: keys, OldImage: modified } },
+          { eventID: 'e4', eventName: 'REMOVE', dynamodb: { Keys: keys } },
+        ],
+      });
+      t.equal(res.status, 200, res.text);
+      const [insert, modify, remove, keysOnly] = res.json.records;
+      t.same(insert, { eventID: 'e1', eventName: 'INSERT', keys: { PK: 'USER#1', SK: 'PROFILE' }, new: gotInserted });
+      t.strictSame(insert.new, gotInserted, 'identical to GET: numbers exact, sets, binary, json, decrypted attributes');
+      t.equal(insert.new.taxId, TAX_ID);
+      t.same(insert.new.scores, [BIG, 1.5]);
+      t.equal(insert.new.profile.n, BIG);
+      t.strictSame(modify.old, gotInserted);
+      t.strictSame(modify.new, gotModified);
+      t.equal(modify.new.age, 37);
+      t.strictSame(remove, { eventID: 'e3', eventName: 'REMOVE', keys: { PK: 'USER#1', SK: 'PROFILE' }, old: gotModified });
+      t.strictSame(keysOnly, { eventID: 'e4', eventName: 'REMOVE', keys: { PK: 'USER#1', SK: 'PROFILE' } });
+    });
+
+    await t.test(`${name}: a record that does not fit or whose envelope fails gets its own problem; the rest decode`, async (t) => {
+      const res = await decode({
+        Records: [
+          { eventID: 'bad-type', eventName: 'INSERT', dynamodb: { Keys: keys, NewImage: { ...inserted, age: { S: 'old' } } } },
+          { eventID: 'tampered', eventName: 'MODIFY', dynamodb: { Keys: keys, OldImage: inserted, NewImage: tampered(modified) } },
+          { eventID: 'other-table', eventName: 'INSERT', dynamodb: { Keys: { id: { S: 's1' } }, NewImage: { id: { S: 's1' }, userId: { S: 'u' } } } },
+          { eventID: 'good', eventName: 'INSERT', dynamodb: { Keys: keys, NewImage: inserted } },
+        ],
+      });
+      t.equal(res.status, 200, res.text);
+      const [badType, bad, other, good] = res.json.records;
+      t.equal(badType.problem.code, 'ErrInvalidItem');
+      t.equal(badType.problem.attribute, 'age');
+      t.match(badType.problem.detail, /NewImage: attribute age is S, but User declares it N/);
+      t.notOk('new' in badType || 'keys' in badType, 'a failed record carries no images');
+      t.equal(bad.problem.code, 'ErrInvalidEncryptedEnvelope');
+      t.equal(bad.problem.status, 422);
+      t.equal(bad.problem.attribute, 'taxId');
+      t.equal(bad.eventID, 'tampered');
+      t.equal(other.problem.code, 'ErrMissingPrimaryKey');
+      t.strictSame(good.new, gotInserted);
+      t.notOk(JSON.stringify([badType, bad, other]).includes(TAX_ID), 'problems never carry plaintext');
+    });
+
+    await t.test(`${name}: a list of raw items and one raw item`, async (t) => {
+      const list = await decode({ items: [inserted, { ...modified, tags: { N: '1' } }, modified] });
+      t.equal(list.status, 200, list.text);
+      t.strictSame(list.json.items[0], { item: gotInserted });
+      t.equal(list.json.items[1].problem.code, 'ErrInvalidItem');
+      t.equal(list.json.items[1].problem.attribute, 'tags');
+      t.strictSame(list.json.items[2], { item: gotModified });
+
+      const one = await decode({ item: modified });
+      t.equal(one.status, 200, one.text);
+      t.strictSame(one.json, { item: gotModified });
+
+      const broken = await decode({ item: tampered(modified) });
+      t.equal(broken.status, 422);
+      t.equal(broken.json.code, 'ErrInvalidEncryptedEnvelope');
+      t.notOk(broken.text.includes(TAX_ID));
+    });
+
+    await t.test(`${name}: malformed DynamoDB JSON and unknown partners are refused whole`, async (t) => {
+      const malformed = await decode({ item: { PK: { S: 'x' }, SK: { Q: 'y' } } });
+      t.equal(malformed.status, 400);
+      t.equal(malformed.json.code, 'ErrInvalidRequest');
+      const neither = await decode({ records: [] });
+      t.equal(neither.status, 400);
+      const tooMany = await decode({ Records: Array.from({ length: 10_001 }, () => ({ dynamodb: {} })) });
+      t.equal(tooMany.status, 400);
+      t.match(tooMany.json.detail, /10000/);
+      const badBase64 = await decode({ items: [{ PK: { S: 'a' }, SK: { S: 'b' }, avatar: { B: '!!' } }] });
+      t.equal(badBase64.status, 200, 'a value the converter refuses is that item\'s problem');
+      t.equal(badBase64.json.items[0].problem.code, 'ErrInvalidItem');
+      const partner = await decode({ item: modified }, { 'x-partner-id': 'nobody' });
+      t.equal(partner.status, 403);
+      t.equal(partner.json.code, 'ErrUnknownPartner');
+    });
+
+    await t.test(`${name}: envelopes open only with the request's keys`, async (t) => {
+      const other = await startTestSidecar({ localKek: Buffer.alloc(32, 9).toString('base64') });
+      t.teardown(() => other.close());
+      const res = await other.request('POST', '/v1/models/User/decode', {
+        Records: [
+          { eventName: 'INSERT', dynamodb: { Keys: keys, NewImage: inserted } },
+          { eventName: 'REMOVE', dynamodb: { Keys: keys } },
+        ],
+      });
+      t.equal(res.status, 200, res.text);
+      t.equal(res.json.records[0].problem.code, 'ErrInvalidEncryptedEnvelope');
+      t.strictSame(res.json.records[1], { eventName: 'REMOVE', keys: { PK: 'USER#1', SK: 'PROFILE' } });
+      t.notOk(res.text.includes(TAX_ID));
+    });
+  },
+  { localKek: KEK },
+);
