@@ -1,5 +1,6 @@
 import t from 'tap';
-import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, GetItemCommand, UpdateTableCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { signatureHeaders } from '../src/store/dataplane/sigv4.js';
 import { forEachBackend } from './helpers/backends.js';
 import { startTestSidecar, type TestSidecar } from './helpers/sidecar.js';
 
@@ -52,6 +53,50 @@ const user = (pk: string) => ({
   taxId: TAX_ID,
   medical: { blood: 'AB' },
 });
+
+/**
+ * One call to moto's DynamoDB Streams API (JSON protocol, signed for `dynamodb` as the AWS SDK signs it). There is no
+ * @aws-sdk/client-dynamodb-streams in the project, and the DynamoDB client cannot send these operations.
+ */
+async function streams(endpoint: string, operation: string, input: Record<string, unknown>): Promise<any> {
+  const url = new URL(endpoint);
+  const body = JSON.stringify(input);
+  const headers: Record<string, string> = {
+    host: url.host,
+    'content-type': 'application/x-amz-json-1.0',
+    'x-amz-target': `DynamoDBStreams_20120810.${operation}`,
+  };
+  const signed = signatureHeaders({
+    method: 'POST',
+    path: '/',
+    headers,
+    body,
+    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'testing', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'testing' },
+    region: REGION,
+    service: 'dynamodb',
+    date: new Date(),
+  });
+  const res = await fetch(url, { method: 'POST', headers: { ...headers, ...signed }, body });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${operation}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** Every record of the table's stream, in order, as GetRecords returns them. */
+async function streamRecords(endpoint: string, streamArn: string): Promise<any[]> {
+  const { StreamDescription } = await streams(endpoint, 'DescribeStream', { StreamArn: streamArn });
+  const records: any[] = [];
+  for (const shard of StreamDescription.Shards) {
+    let { ShardIterator } = await streams(endpoint, 'GetShardIterator', { StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' });
+    while (ShardIterator) {
+      const page = await streams(endpoint, 'GetRecords', { ShardIterator, Limit: 1000 });
+      records.push(...page.Records);
+      if (page.Records.length === 0) break;
+      ShardIterator = page.NextShardIterator;
+    }
+  }
+  return records;
+}
 
 await forEachBackend(
   t,
@@ -150,6 +195,37 @@ await forEachBackend(
       t.equal(partner.status, 403);
       t.equal(partner.json.code, 'ErrUnknownPartner');
     });
+
+    if (name === 'moto') {
+      await t.test('moto: records read from the table\'s DynamoDB Stream decode to what GET returned', async (t) => {
+        const client = s.sidecar.backend.client;
+        await client.send(new UpdateTableCommand({ TableName: 'users', StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }));
+        const streamArn = (await client.send(new DescribeTableCommand({ TableName: 'users' }))).Table!.LatestStreamArn!;
+        t.ok(streamArn, 'the table has a stream');
+
+        t.equal((await s.request('POST', '/v1/models/User/items', user('USER#2'))).status, 201);
+        const created = await get('USER#2');
+        t.equal((await s.request('PATCH', '/v1/models/User/items/USER%232/PROFILE', { set: { taxId: 'TAX-SECRET-9', scores: [BIG] } })).status, 200);
+        const patched = await get('USER#2');
+        t.equal((await s.request('DELETE', '/v1/models/User/items/USER%232/PROFILE')).status, 204);
+
+        const records = (await streamRecords(s.sidecar.backend.endpoint!, streamArn)).filter(
+          (r) => r.dynamodb.Keys.PK.S === 'USER#2',
+        );
+        t.same(records.map((r) => r.eventName), ['INSERT', 'MODIFY', 'REMOVE']);
+        t.notOk(JSON.stringify(records).includes('TAX-SECRET'), 'the stream carries envelopes, not plaintext');
+
+        const res = await decode({ Records: records });
+        t.equal(res.status, 200, res.text);
+        const [insert, modify, remove] = res.json.records;
+        const key = { PK: 'USER#2', SK: 'PROFILE' };
+        t.strictSame(insert, { eventID: records[0].eventID, eventName: 'INSERT', keys: key, new: created });
+        t.strictSame(modify, { eventID: records[1].eventID, eventName: 'MODIFY', keys: key, old: created, new: patched });
+        t.equal(modify.new.taxId, 'TAX-SECRET-9');
+        t.same(modify.new.scores, [BIG]);
+        t.strictSame(remove, { eventID: records[2].eventID, eventName: 'REMOVE', keys: key, old: patched });
+      });
+    }
 
     await t.test(`${name}: envelopes open only with the request's keys`, async (t) => {
       const other = await startTestSidecar({ localKek: Buffer.alloc(32, 9).toString('base64') });
