@@ -144,6 +144,8 @@ await forEachBackend(
           { eventID: 'tampered', eventName: 'MODIFY', dynamodb: { Keys: keys, OldImage: inserted, NewImage: tampered(modified) } },
           { eventID: 'other-table', eventName: 'INSERT', dynamodb: { Keys: { id: { S: 's1' } }, NewImage: { id: { S: 's1' }, userId: { S: 'u' } } } },
           { eventID: 'good', eventName: 'INSERT', dynamodb: { Keys: keys, NewImage: inserted } },
+          { eventID: 'bad-time', eventName: 'INSERT', dynamodb: { Keys: keys, NewImage: { ...inserted, createdAt: { S: 'yesterday' } } } },
+          { eventID: 'bad-int', eventName: 'INSERT', dynamodb: { Keys: keys, NewImage: { ...inserted, age: { N: '1.5' } } } },
         ],
       });
       t.equal(res.status, 200, res.text);
@@ -158,6 +160,11 @@ await forEachBackend(
       t.equal(bad.eventID, 'tampered');
       t.equal(other.problem.code, 'ErrMissingPrimaryKey');
       t.strictSame(good.new, gotInserted);
+      const [badTime, badInt] = res.json.records.slice(4);
+      t.equal(badTime.problem.code, 'ErrInvalidItem', 'a value GET\'s schema does not admit: the document stays true');
+      t.equal(badTime.problem.attribute, 'createdAt');
+      t.notMatch(badTime.problem.detail, /yesterday/, 'the value is not echoed');
+      t.equal(badInt.problem.attribute, 'age');
       t.notOk(JSON.stringify([badType, bad, other]).includes(TAX_ID), 'problems never carry plaintext');
     });
 

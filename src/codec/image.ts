@@ -1,7 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import type { AvItem } from './item.js';
+import type { AvItem, LogicalItem } from './item.js';
 import { normalizeDecimal } from './number.js';
 
 /** The one type member an attribute value carries (`S`, `N`, …, `M`). */
@@ -32,4 +33,23 @@ export function checkImageFits(model: ModelDef, image: AvItem, what: string): vo
     const numbers = av.N !== undefined ? [av.N] : (av.NS ?? []);
     if (numbers.some((n) => normalizeDecimal(n) === null)) throw invalidItem(`${what}: attribute ${name} holds a number that is not decimal`, name);
   }
+}
+
+const readChecks = new WeakMap<ModelDef, TypeCheck<ModelDef['schemas']['item']>>();
+
+/**
+ * The decoded item must be one the model's GET schema (the OpenAPI `{Model}`) admits: a non-empty key, a timestamp
+ * that is RFC 3339, an integer where the format says so, distinct set members. Errors name the attribute and the
+ * rule, never the value.
+ */
+export function checkDecodedFits(model: ModelDef, item: LogicalItem, what: string): void {
+  let check = readChecks.get(model);
+  if (!check) {
+    check = TypeCompiler.Compile(model.schemas.item);
+    readChecks.set(model, check);
+  }
+  if (check.Check(item)) return;
+  const first = check.Errors(item).First();
+  const name = first?.path.split('/')[1] ?? '';
+  throw invalidItem(`${what}: attribute ${name} does not fit ${model.name}: ${first?.message ?? 'invalid value'}`, name || undefined);
 }

@@ -11,7 +11,7 @@ import { SidecarError, conditionFailed, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
 import { readItem, type CryptoPort } from './crypto-port.js';
-import { checkImageFits } from '../codec/image.js';
+import { checkDecodedFits, checkImageFits } from '../codec/image.js';
 import { formatRfc3339Nano } from '../codec/time.js';
 import { isConditionFailure, mapBackendError } from './backend-errors.js';
 import { ExpressionContext } from './expression.js';
@@ -80,7 +80,9 @@ export class ItemStore {
   /** An image read elsewhere (a stream record) as GET answers it: checked against the model, envelopes opened. */
   async decodeImage(model: ModelDef, image: AvItem, what: string): Promise<LogicalItem> {
     checkImageFits(model, image, what);
-    return readItem(this.#crypto, model, image);
+    const item = await readItem(this.#crypto, model, image);
+    checkDecodedFits(model, item, what);
+    return item;
   }
 
   async get(model: ModelDef, key: AvItem, options: GetOptions = {}): Promise<LogicalItem | undefined> {
