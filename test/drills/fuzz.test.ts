@@ -27,7 +27,7 @@ const MAX_EXAMPLES = Number(process.env.DRILL_FUZZ_MAX_EXAMPLES ?? 30);
 const SEED = Number(process.env.DRILL_FUZZ_SEED ?? 20261126);
 const PHASES = process.env.DRILL_FUZZ_PHASES ?? 'coverage,fuzzing,stateful';
 const MIN_CASES = 2_000;
-const OPERATIONS = 40;
+const OPERATIONS = 44;
 const CHECKS = ['not_a_server_error', 'response_schema_conformance', 'status_code_conformance', 'content_type_conformance', 'unsupported_method', 'allow_header_conformance'];
 
 type Json = Record<string, any>;
