@@ -2,6 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { SidecarError } from '../errors.js';
 import { decodeBase64, encodeBase64 } from '../codec/binary.js';
 import type { AvItem } from '../codec/item.js';
+import type { AttributeValue as JsonAv } from './dataplane/port.js';
 
 /**
  * DynamORM's pagination token, byte-compatible with Go's `query.EncodeCursor`:
@@ -14,17 +15,6 @@ export interface Cursor {
   readonly sort?: 'ASC' | 'DESC';
 }
 
-type JsonAv =
-  | { S: string }
-  | { N: string }
-  | { B: string }
-  | { BOOL: boolean }
-  | { NULL: true }
-  | { SS: string[] }
-  | { NS: string[] }
-  | { BS: string[] }
-  | { L: JsonAv[] }
-  | { M: Record<string, JsonAv> };
 
 function sortedEntries<T>(record: Record<string, T>): [string, T][] {
   return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
