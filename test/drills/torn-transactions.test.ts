@@ -17,7 +17,7 @@ import { prng } from '../helpers/prng.js';
 import { send } from '../helpers/sidecar.js';
 
 // Each round is a CLI boot (2–3 s on a loaded 2-core box): more than the suite's 120 s per file may be needed.
-t.setTimeout(240_000);
+t.setTimeout(300_000);
 
 const ITEMS = 100;
 const KILLS = Number(process.env.DRILL_KILLS ?? 21);
