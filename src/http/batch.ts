@@ -58,7 +58,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
             additionalProperties: false,
             // puts + deletes together stay within the limit: with both, each takes at most half.
             if: { required: ['puts', 'deletes'] },
-            then: { properties: { puts: { maxItems: Math.floor(maxItems / 2) }, deletes: { maxItems: Math.floor(maxItems / 2) } } },
+            then: { properties: { puts: { type: 'array', maxItems: Math.floor(maxItems / 2) }, deletes: { type: 'array', maxItems: Math.floor(maxItems / 2) } } },
             examples: [{ puts: [modelExample(model)] }],
           },
         ),
