@@ -23,6 +23,7 @@ import { MissingTablesError } from '../src/store/tables.js';
 import { startSidecar } from '../src/server.js';
 import { problem, ok, type Json } from './helpers/assert.js';
 import { startMoto } from './helpers/moto.js';
+import { tools, withTool } from './helpers/tools.js';
 import { baseConfig, startTestSidecar, type TestSidecar } from './helpers/sidecar.js';
 
 // moto keeps tables per region: this file's own.
@@ -114,12 +115,8 @@ t.test('embedded store with --data-dir: a retry after a restart returns the firs
   t.ok(await left(`own/${RUN}-embedded`), 'the transaction\'s own record kept');
 });
 
-t.test('two instances on one endpoint: the retry sent to the other instance returns the first outcome', async (t) => {
+withTool(t, tools.moto(), 'two instances on one endpoint: the retry sent to the other instance returns the first outcome', async (t) => {
   const moto = await startMoto();
-  if (!moto) {
-    t.comment('AWS-compatible part skipped: no MOTO_ENDPOINT and no .venv/bin/moto_server (bash .ci/run installs it)');
-    return;
-  }
   t.teardown(() => moto.stop());
   const external = { dynamodbEndpoint: moto.endpoint, region: REGION, idempotencyTable: TABLE };
   const client = new DynamoDBClient({ endpoint: moto.endpoint, region: REGION });

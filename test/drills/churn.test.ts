@@ -15,6 +15,7 @@ import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { kmsKeyInAccountOf } from '../helpers/kms.js';
 import { startMoto } from '../helpers/moto.js';
+import { tools, withTool } from '../helpers/tools.js';
 import { startTestSidecar, type TestSidecar } from '../helpers/sidecar.js';
 
 const REGION = 'eu-south-2';
@@ -36,10 +37,8 @@ function settledHeap(): number {
   return process.memoryUsage().heapUsed;
 }
 
-const moto = await startMoto();
-if (!moto) {
-  t.comment('churn drill skipped: no MOTO_ENDPOINT and no .venv/bin/moto_server (bash .ci/run installs it)');
-} else {
+await withTool(t, tools.moto(), 'partner churn on moto (STS, KMS)', async (t) => {
+  const moto = await startMoto();
   t.teardown(() => moto.stop());
   const dir = mkdtempSync(join(tmpdir(), 'dynamorm-churn-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,7 +95,7 @@ if (!moto) {
     t.equal(metric('dynamorm_partner_client_builds_total'), pool?.built, '/metrics: client builds');
     t.equal(metric('dynamorm_data_key_caches'), IDS.length, '/metrics: data-key caches');
   });
-}
+});
 
 /**
  * Requests [from, to), spread over the callers. Each caller alternates the partner on every request and works on
