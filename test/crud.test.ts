@@ -363,6 +363,13 @@ t.test('PATCH: every clause', async (t) => {
   t.equal(sine.json?.name, 'Annie', 'setIfNotExists does not overwrite');
   t.equal(sine.json?.active, true, 'setIfNotExists sets an absent attribute');
   t.equal(sine.json?.version, 2);
+  // An empty omit_empty value in setIfNotExists writes nothing, and names no attribute DynamoDB would find unused.
+  const sineItem = await s.request('POST', '/v1/models/User/items', { PK: 'CRUD#SINE#1', SK: 'PROFILE', email: 'sine@example.com' });
+  t.equal(sineItem.status, 201);
+  const sineEmpty = await s.request('PATCH', userPath('CRUD#SINE#1'), { setIfNotExists: { nickname: '' }, set: { status: 'active' } });
+  t.equal(sineEmpty.status, 200, 'setIfNotExists of an empty omit_empty value is accepted', { body: sineEmpty.text });
+  t.notOk('nickname' in (sineEmpty.json ?? {}), 'and writes nothing');
+  t.equal(sineEmpty.json?.status, 'active');
 
   const removed = await s.request('PATCH', userPath('CRUD#U#1'), { remove: ['status', 'nickname'] });
   t.equal(removed.status, 200);

@@ -62,12 +62,13 @@ class PatchBuilder {
     const attr = this.attribute(ifNotExists ? 'setIfNotExists' : 'set', name);
     const plain = encodeAttributeForWrite(this.model, attr, value);
     const av = plain && this.model.encrypted.has(name) ? await this.crypto.encryptValue(this.model, name, plain) : plain;
-    const path = this.ctx.path(name);
     if (!av) {
       if (attr.required) throw invalidItem(`required attribute ${name} cannot be set to an empty value`, name);
-      if (!ifNotExists) this.remove.push(path);
+      // Name the path only when it is used: an unused ExpressionAttributeName is refused by DynamoDB.
+      if (!ifNotExists) this.remove.push(this.ctx.path(name));
       return;
     }
+    const path = this.ctx.path(name);
     if (plain?.NULL && attr.required) throw invalidItem(`required attribute ${name} cannot be null`, name);
     const value_ = this.ctx.value(av);
     this.set.push(ifNotExists ? `${path} = if_not_exists(${path}, ${value_})` : `${path} = ${value_}`);
