@@ -1,5 +1,6 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { LRUCache } from 'lru-cache';
+import { traceAwsClient } from './trace/aws-sdk.js';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import {
   CachingKeyProvider,
@@ -68,11 +69,12 @@ export class Keyring {
   /** A KMS client for one set of credentials (undefined: the sidecar's own chain); loadKms() must have run. */
   kmsClient(region: string, credentials?: AwsCredentialIdentityProvider): KMSClient {
     if (!this.#kms) throw new Error('Keyring.kmsClient: call loadKms() first');
-    return new this.#kms.KMSClient({
+    const client = new this.#kms.KMSClient({
       region,
       ...(this.#config.kmsEndpoint ? { endpoint: this.#config.kmsEndpoint } : {}),
       ...(credentials ? { credentials } : {}),
     });
+    return traceAwsClient(client, 'KMS');
   }
 
   /**

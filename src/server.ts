@@ -31,6 +31,9 @@ import { openApiRoutes, registerOpenApi } from './http/openapi.js';
 import { clientErrorHandler, registerProblemHandlers, sendProblem } from './http/problem.js';
 import { readRoutes } from './http/reads.js';
 import { registerRequestLog, requestId } from './http/request-log.js';
+import { registerTraceContext } from './http/trace.js';
+import { traceAwsClient } from './trace/aws-sdk.js';
+import { startTracing } from './trace/otel.js';
 import { lazyValidators } from './http/lazy-validation.js';
 import { sharedSchemas } from './http/schemas.js';
 import { registerTenancy, type TenancyOptions } from './http/tenancy.js';
@@ -80,6 +83,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerProblemHandlers(app);
   registerRequestLog(app);
+  registerTraceContext(app, { partnerHeader: options.tenancy.header });
   if (options.ops?.metrics) registerRequestMetrics(app, options.ops.metrics);
   await registerLoadShedding(app, options.ops?.maxEventLoopDelayMs ?? 0);
   if (options.authToken) registerBearerAuth(app, options.authToken);
@@ -122,8 +126,10 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
   // The KMS and STS clients load only where they are used: a KMS key configured, partners configured.
   if (config.kmsKeyArn || [...(partners?.values() ?? [])].some((p) => p.kmsKeyArn)) await keyring.loadKms();
   const sts = partners
-    ? new (await import('@aws-sdk/client-sts')).STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) })
+    ? traceAwsClient(new (await import('@aws-sdk/client-sts')).STSClient({ region: config.region, ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}) }), 'STS')
     : undefined;
+  // Span export (OTEL_EXPORTER_OTLP_ENDPOINT): the OpenTelemetry SDK loads only then.
+  const tracing = await startTracing();
   const backend = await openBackend({
     kind: config.backend,
     endpoint: config.dynamodbEndpoint,
@@ -135,6 +141,8 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     parts?.pool?.close();
     parts?.ownKms?.destroy();
     await backend.close();
+    // The last requests' spans are exported before the process goes (SIGTERM, the Lambda extension's SHUTDOWN).
+    await tracing?.shutdown().catch(() => undefined);
   };
   try {
     parts = assemble(config, registry, partners, sts, keyring, backend);
@@ -271,7 +279,7 @@ function assemble(
         sts,
         build: (partner, credentials) => {
           const region = partner.region ?? config.region;
-          const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide));
+          const client = traceAwsClient(new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide)), 'DynamoDB');
           metrics.instrument(client);
           const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
           return {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../errors.js';
 import type { RouteErrorContext } from './problem.js';
+import { traceOf } from './trace.js';
 
 const problemCodes = new WeakMap<FastifyReply, ErrorCode>();
 
@@ -42,6 +43,7 @@ export function registerRequestLog(app: FastifyInstance): void {
         status: reply.statusCode,
         ...(reply.statusCode >= 400 && problemCodes.has(reply) ? { code: problemCodes.get(reply) } : {}),
         ms: Math.round(reply.elapsedTime * 1000) / 1000,
+        traceId: traceOf(request)?.traceId,
       },
       'request',
     );

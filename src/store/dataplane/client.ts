@@ -6,6 +6,7 @@ import { CachedCredentials, type CredentialProvider } from './credentials.js';
 import { DATA_PLANE_OPERATIONS, DataPlaneError, type DataPlane, type DataPlaneOperation, type Json } from './port.js';
 import { isThrottling, isTransient, RetryQuota, retryDelay, STANDARD } from './retry.js';
 import { signatureHeaders, type Credentials } from './sigv4.js';
+import { traceHooks } from '../../trace/context.js';
 
 export interface CallRecord {
   readonly operation: DataPlaneOperation;
@@ -152,10 +153,11 @@ export class LeanDynamoClient implements DataPlane {
     const started = performance.now();
     const deadline = this.#options.retryDeadlineMs === undefined ? Infinity : Date.now() + this.#options.retryDeadlineMs;
     const body = Buffer.from(JSON.stringify(input));
+    const traced = traceHooks.beforeCall('DynamoDB', operation, input);
     let spent = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        const answer = await this.#attempt(operation, body);
+        const answer = await this.#attempt(operation, body, traced?.header);
         if (answer.status !== 200) throw errorOf(answer);
         let output: Json;
         try {
@@ -165,6 +167,7 @@ export class LeanDynamoClient implements DataPlane {
         }
         this.#quota.release(spent);
         this.#record(operation, started, 'ok', attempt);
+        traced?.end({ output, attempts: attempt });
         return output;
       } catch (e) {
         const err = e instanceof DataPlaneError ? e : networkError(e as NodeJS.ErrnoException);
@@ -173,6 +176,7 @@ export class LeanDynamoClient implements DataPlane {
         const cost = err.retryable && attempt < this.#maxAttempts && Date.now() + delay < deadline ? this.#quota.acquire(err) : undefined;
         if (cost === undefined) {
           this.#record(operation, started, err.throttling ? 'throttled' : 'error', attempt);
+          traced?.end({ error: err, attempts: attempt });
           throw err;
         }
         spent = cost;
@@ -185,7 +189,7 @@ export class LeanDynamoClient implements DataPlane {
     this.#options.onCall?.({ operation, seconds: (performance.now() - started) / 1000, outcome, attempts });
   }
 
-  async #attempt(operation: DataPlaneOperation, body: Buffer): Promise<Answer> {
+  async #attempt(operation: DataPlaneOperation, body: Buffer, traceHeader?: string): Promise<Answer> {
     const credentials = this.#credentials.fresh() ?? (await this.#credentials.get());
     const headers: Record<string, string> = {
       host: this.#host,
@@ -207,6 +211,8 @@ export class LeanDynamoClient implements DataPlane {
     );
     headers['content-length'] = String(body.length);
     headers['user-agent'] = USER_AGENT;
+    // Not signed, as the SDK does: X-Ray may rewrite it on the way.
+    if (traceHeader) headers['x-amzn-trace-id'] = traceHeader;
     return this.#send(headers, body);
   }
 
