@@ -16,7 +16,11 @@ const HEAVY = {
   swaggerUi: /@fastify\/swagger-ui\//,
   specBuilder: /@fastify\/swagger\/lib\/spec\//,
   dynalite: /^dynalite\//,
+  otel: /@opentelemetry\/(sdk-trace-base|sdk-trace|exporter-trace-otlp-http|otlp-exporter-base|resources)\//,
 };
+
+/** Span export stays off whatever the host's environment says. */
+const NO_OTEL = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
 
 /** Boot the CLI with `env`, make `requests`, stop it; the module files it had loaded by then. */
 async function loaded(env: Record<string, string>, requests: string[] = []): Promise<string[]> {
@@ -43,13 +47,21 @@ async function loaded(env: Record<string, string>, requests: string[] = []): Pro
 const has = (files: string[], pattern: RegExp) => files.some((f) => pattern.test(f));
 
 t.test('embedded store, no key, no partners, nothing asked of /docs or /openapi', async (t) => {
-  const files = await loaded({ BACKEND: 'embedded', DOCS: 'true' });
+  const files = await loaded({ BACKEND: 'embedded', DOCS: 'true', ...NO_OTEL });
   t.ok(files.length > 100, `the hook counted the modules (${files.length})`);
   t.ok(has(files, HEAVY.dynalite), 'dynalite: loaded for the embedded store');
   t.notOk(has(files, HEAVY.kms), 'no KMS client');
   t.notOk(has(files, HEAVY.sts), 'no STS client');
   t.notOk(has(files, HEAVY.swaggerUi), 'no Swagger UI');
   t.notOk(has(files, HEAVY.specBuilder), 'no OpenAPI document builder');
+  t.notOk(has(files, HEAVY.otel), 'no OpenTelemetry SDK without OTEL_EXPORTER_OTLP_ENDPOINT');
+});
+
+t.test('OTEL_EXPORTER_OTLP_ENDPOINT set: the OpenTelemetry SDK and OTLP exporter load at boot', async (t) => {
+  // Nothing listens there: export failures are the SDK's own (silent) business, the sidecar runs on.
+  const files = await loaded({ BACKEND: 'embedded', DOCS: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }, ['/v1/models']);
+  t.ok(has(files, /@opentelemetry\/sdk-trace-base\//), 'trace SDK loaded');
+  t.ok(has(files, /@opentelemetry\/exporter-trace-otlp-http\//), 'OTLP/HTTP exporter loaded');
 });
 
 t.test('/docs and /openapi.yaml load what they need on the first request', async (t) => {

@@ -10,6 +10,9 @@ const require = createRequire(import.meta.url);
 /** src/trace and dist/trace are both two levels below the package root. */
 const VERSION = (require('../../package.json') as { version: string }).version;
 
+/** Longest a shutdown waits for the last spans to be exported. */
+const SHUTDOWN_FLUSH_MS = 2_000;
+
 export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   if (String(env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true') return false;
   if (String(env.OTEL_TRACES_EXPORTER ?? '').toLowerCase() === 'none') return false;
@@ -66,7 +69,10 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
     flush: () => provider.forceFlush(),
     async shutdown() {
       setSpanRecorder(undefined);
-      await provider.shutdown();
+      // A collector that does not answer must not hold the exit (OTEL_EXPORTER_OTLP_TIMEOUT is 10 s by default).
+      let timer: NodeJS.Timeout | undefined;
+      const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_FLUSH_MS).unref()));
+      await Promise.race([provider.shutdown(), giveUp]).finally(() => clearTimeout(timer));
     },
   };
   setSpanRecorder(recorder);
