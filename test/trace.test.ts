@@ -5,8 +5,14 @@
 // trace id, and a new trace for a traceparent that is not valid. Then the lean data-plane client in-process.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { cliEnv, launchCli, type LaunchedCli } from './helpers/cli.js';
+import { startMoto } from './helpers/moto.js';
 import { send, startTestSidecar } from './helpers/sidecar.js';
+import { tools, withTool } from './helpers/tools.js';
 import { parseXrayHeader, startOtlpReceiver, startRecordingProxy, xrayRoot, type ReceivedSpan } from './helpers/otlp.js';
 import { LeanDynamoClient } from '../src/store/dataplane/client.js';
 import { parseAmznTraceId, parseTraceparent, runInTrace, startRequestTrace } from '../src/trace/context.js';
@@ -235,4 +241,48 @@ t.test('lean data-plane client: header and client span from the trace context', 
   t.ok(out.ConsumedCapacity, 'dynalite answered with ConsumedCapacity');
   t.equal(call?.attributes['dynamorm.consumed_capacity_units'], (out.ConsumedCapacity as { CapacityUnits: number }).CapacityUnits, 'consumed capacity recorded');
   t.equal(call?.attributes['aws.attempts'], 1, 'attempts');
+});
+
+await withTool(t, tools.moto(), 'a partner with a KMS key (moto): STS and KMS calls are client spans with the header', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const awsProxy = await startRecordingProxy(moto.endpoint);
+  t.teardown(() => awsProxy.close());
+  const region = 'us-east-1';
+  const kms = new KMSClient({ region, endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const keyArn = (await kms.send(new CreateKeyCommand({ Description: 'trace test' }))).KeyMetadata!.Arn!;
+  kms.destroy();
+  const dir = mkdtempSync(path.join(tmpdir(), 'trace-partners-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const partnersFile = path.join(dir, 'partners.json');
+  writeFileSync(partnersFile, JSON.stringify({ partners: { acme: { roleArn: 'arn:aws:iam::123456789012:role/acme', kmsKeyArn: keyArn } } }));
+  const { cli: partnered, url: partneredUrl } = await startCli({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    PARTNERS_FILE: partnersFile,
+    STS_ENDPOINT: awsProxy.url,
+    KMS_ENDPOINT: awsProxy.url,
+  });
+  t.teardown(() => void partnered.child.kill('SIGKILL'));
+
+  const traceId = hex(16);
+  const item = { PK: `kms-${hex(4)}`, SK: 'PROFILE', email: 'ann@example.com', taxId: 'secret-tax-id' };
+  const res = await send(partneredUrl, 'POST', USERS, item, { traceparent: `00-${traceId}-${hex(8)}-01`, 'x-partner-id': 'acme' });
+  t.equal(res.status, 201, 'created with an encrypted attribute');
+  const { server, calls } = await spansOf(traceId, 3);
+  t.equal(server.attributes['dynamorm.partner'], 'acme', 'partner on the request span');
+  const byName = new Map(calls.map((c) => [c.name, c]));
+  for (const name of ['STS.AssumeRole', 'KMS.GenerateDataKey', 'DynamoDB.PutItem']) {
+    const call = byName.get(name);
+    t.ok(call, `${name}: a client span under the request span (got ${[...byName.keys()].join(', ')})`);
+    t.equal(call?.attributes['dynamorm.partner'], 'acme', `${name}: partner`);
+  }
+  for (const [name, match] of [['STS.AssumeRole', (r: { body: string }) => r.body.includes('Action=AssumeRole')], ['KMS.GenerateDataKey', (r: { operation: string }) => r.operation === 'GenerateDataKey']] as const) {
+    const sent = awsProxy.requests.find((r) => match(r as never) && parseXrayHeader(r.traceHeader).Root === xrayRoot(traceId));
+    t.ok(sent, `${name}: the request reached moto with the trace header`);
+    t.equal(parseXrayHeader(sent?.traceHeader).Parent, byName.get(name)?.spanId, `${name}: Parent = its client span`);
+  }
+  const dynamo = proxy.requests.find((r) => r.operation === 'PutItem' && r.body.includes(item.PK));
+  t.equal(parseXrayHeader(dynamo?.traceHeader).Parent, byName.get('DynamoDB.PutItem')?.spanId, 'PutItem: Parent = its client span');
+  t.notOk(JSON.stringify(receiver.spans).includes('secret-tax-id'), 'no plaintext of the encrypted attribute in any span');
 });
