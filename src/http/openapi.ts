@@ -7,7 +7,9 @@ export const OPENAPI_INFO = {
   title: 'dynamorm sidecar',
   version: '0.1.0',
   description:
-    'Typed DynamoDB data access generated from DynamORM Spec (DMS) v0.1 models. Errors are RFC 9457 problem+json with a stable `code`.',
+    'Typed DynamoDB data access generated from DynamORM Spec (DMS) v0.1 models. Errors are RFC 9457 problem+json with a stable `code`. ' +
+    'Every operation also accepts the optional trace headers `traceparent` and `tracestate` (W3C Trace Context) or `X-Amzn-Trace-Id` ' +
+    '(AWS X-Ray): the request joins that trace; a value that is not valid is ignored (a new trace), never an error.',
 };
 
 /**
