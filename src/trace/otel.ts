@@ -2,13 +2,8 @@
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set: a sidecar without them never loads it. The exporter is OTLP/HTTP with
 // JSON bodies; endpoint, headers, timeout, batching (OTEL_BSP_*) and sampler (OTEL_TRACES_SAMPLER[_ARG]) come from
 // the standard variables, which the SDK reads itself.
-import { createRequire } from 'node:module';
 import type { Attributes, ParentContext, SpanHandle, SpanRecorder } from './context.js';
 import { setSpanRecorder } from './context.js';
-
-const require = createRequire(import.meta.url);
-/** src/trace and dist/trace are both two levels below the package root. */
-const VERSION = (require('../../package.json') as { version: string }).version;
 
 /** Longest a shutdown waits for the last spans to be exported. */
 const SHUTDOWN_FLUSH_MS = 2_000;
@@ -29,11 +24,11 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
     import('@opentelemetry/resources'),
   ]);
   const resource = resources.defaultResource()
-    .merge(resources.resourceFromAttributes({ 'service.name': 'dynamorm-sidecar', 'service.version': VERSION }))
+    .merge(resources.resourceFromAttributes({ 'service.name': 'dynamorm-sidecar' }))
     // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults above.
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
   const provider = new sdk.BasicTracerProvider({ resource, spanProcessors: [new sdk.BatchSpanProcessor(new otlp.OTLPTraceExporter())] });
-  const tracer = provider.getTracer('dynamorm-sidecar', VERSION);
+  const tracer = provider.getTracer('dynamorm-sidecar');
 
   const spans = new WeakMap<SpanHandle, import('@opentelemetry/api').Span>();
   const handle = (span: import('@opentelemetry/api').Span): SpanHandle => {
