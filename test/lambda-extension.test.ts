@@ -2,6 +2,7 @@
 // runs its launcher (layer/extensions/dynamorm-sidecar → node layer/dynamorm-sidecar/extension.mjs) against a fake
 // Extensions API. DynamoDB is an embedded sidecar's dynalite, reached through a proxy that can slow PutItem down.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { FakeExtensionsApi } from './helpers/extensions-api.js';
+import { startOtlpReceiver } from './helpers/otlp.js';
 import { send, startTestSidecar, type TestResponse } from './helpers/sidecar.js';
 import { freePort } from './helpers/net.js';
 
@@ -312,6 +314,28 @@ t.test('SHUTDOWN: exits before the deadline even when requests are stuck', async
   t.ok(exit.at < deadlineMs + 150, `exit seen ${deadlineMs - exit.at} ms before the deadline`);
   t.ok(exit.at > deadlineMs - 600, 'waited for the drain until the margin');
   await Promise.all(writes);
+});
+
+t.test('SHUTDOWN exports the spans still queued (OTEL_EXPORTER_OTLP_ENDPOINT)', async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.close());
+  const fake = await FakeExtensionsApi.start();
+  t.teardown(() => fake.close());
+  // A minute's batching delay: only the flush at SHUTDOWN can export the span before the process exits.
+  const ext = await launch(fake, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '60000' });
+  t.teardown(() => void (ext.child.exitCode === null && ext.child.kill('SIGKILL')));
+  await fake.waitForPoll(1);
+  const traceId = randomBytes(16).toString('hex');
+  const callerSpan = randomBytes(8).toString('hex');
+  const res = await send(ext.url, 'GET', '/v1/models/Order/items/nobody/1', undefined, { ...BEARER, traceparent: `00-${traceId}-${callerSpan}-01` });
+  t.equal(res.status, 404, 'answered');
+  t.equal(receiver.spans.length, 0, 'nothing exported before SHUTDOWN');
+  fake.shutdown(Date.now() + 2_000);
+  const exit = await withTimeout(ext.exited, 10_000, 'extension exit');
+  t.equal(exit.code, 0, 'exit code 0');
+  const server = receiver.spans.find((s) => s.traceId === traceId && s.kind === 2);
+  t.equal(server?.parentSpanId, callerSpan, 'the request span reached the collector, under the caller span');
+  t.ok(receiver.spans.some((s) => s.parentSpanId === server?.spanId && s.name === 'DynamoDB.GetItem'), 'with its GetItem client span');
 });
 
 t.test('init errors are reported to /init/error and the process exits non-zero', async (t) => {
