@@ -163,14 +163,22 @@ t.test('a traceparent that is not valid is ignored: 200, a new trace', async (t)
   }
 });
 
-t.test('spans are flushed at SIGTERM', async (t) => {
-  const traceId = hex(16);
-  const res = await send(url, 'GET', userPath(`late-${hex(4)}`), undefined, { traceparent: `00-${traceId}-${hex(8)}-01` });
-  t.equal(res.status, 404, 'answered');
+t.test('spans still queued are exported at SIGTERM', async (t) => {
   cli.child.kill('SIGTERM');
-  const exit = await cli.done;
+  t.equal((await cli.done).code, 0, 'the first sidecar exits cleanly');
+  // A minute's batching delay: only the flush on shutdown can export the span before the process exits.
+  const { cli: slow, url: slowUrl } = await startCli({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '60000' });
+  t.teardown(() => void (slow.child.exitCode === null && slow.child.kill('SIGKILL')));
+  const traceId = hex(16);
+  const res = await send(slowUrl, 'GET', userPath(`late-${hex(4)}`), undefined, { traceparent: `00-${traceId}-${hex(8)}-01` });
+  t.equal(res.status, 404, 'answered');
+  await new Promise((r) => setTimeout(r, 200));
+  t.notOk(receiver.spans.some((s) => s.traceId === traceId), 'not exported while running');
+  slow.child.kill('SIGTERM');
+  const exit = await slow.done;
   t.equal(exit.code, 0, 'clean exit');
-  t.ok(receiver.spans.some((s) => s.traceId === traceId && s.kind === SERVER), 'the last request span was exported before exit');
+  t.ok(receiver.spans.some((s) => s.traceId === traceId && s.kind === SERVER), 'the request span was exported before exit');
+  t.ok(receiver.spans.some((s) => s.traceId === traceId && s.name === 'DynamoDB.GetItem'), 'and its GetItem client span');
 });
 
 t.test('without OTEL_EXPORTER_OTLP_ENDPOINT: no spans, the caller span is the Parent passed on', async (t) => {
