@@ -58,6 +58,8 @@ const common = {
   minify: true,
   // Minified class names would reach logs as `err.type: "kw"`: error classes keep their readable names.
   keepNames: true,
+  // The lean DynamoDB client names the sidecar's version in its user agent; a bundle has no package.json to read.
+  define: { __SIDECAR_VERSION__: JSON.stringify(JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version) },
   sourcemap: 'external',
   legalComments: 'none',
   banner: { js: BANNER },

@@ -36,9 +36,13 @@ export interface LeanClientOptions {
   readonly now?: () => Date;
 }
 
-const require = createRequire(import.meta.url);
+/** Set by the bundler (scripts/bundle.mjs): a bundle has no package.json beside it. */
+declare const __SIDECAR_VERSION__: string | undefined;
 /** src/store/dataplane and dist/store/dataplane are both three levels below the package root. */
-const VERSION = (require('../../../package.json') as { version: string }).version;
+const VERSION =
+  typeof __SIDECAR_VERSION__ === 'string'
+    ? __SIDECAR_VERSION__
+    : (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
 export const USER_AGENT = `dynamorm-sidecar/${VERSION} lean-dataplane node/${process.versions.node}`;
 
 const TARGET_PREFIX = 'DynamoDB_20120810.';
