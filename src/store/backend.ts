@@ -11,6 +11,7 @@ import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { EmbeddedDynamoClient } from './embedded/client.js';
 import { CachedKeySha256 } from './sigv4-hash.js';
+import { bindToDeadline } from './deadline-sdk.js';
 
 const require = createRequire(import.meta.url);
 
@@ -150,9 +151,9 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
   server.listen(socketPath);
   await once(server, 'listening');
   // dynalite has no transactions: this client runs them in-process. The host is never dialled (socketPath wins).
-  const client = new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath), {
+  const client = bindToDeadline(new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath), {
     dataDir: options.dataDir,
-  });
+  }));
   // Before anything is served: no request may see a transaction half-applied by a crash.
   let recovered: number;
   try {
@@ -201,7 +202,7 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
 
 export async function openBackend(options: BackendOptions): Promise<Backend> {
   if ((options.kind ?? (options.endpoint ? 'aws' : 'embedded')) === 'embedded') return startEmbedded(options);
-  const client = new DynamoDBClient(dynamoClientConfig(options.endpoint, options.region));
+  const client = bindToDeadline(new DynamoDBClient(dynamoClientConfig(options.endpoint, options.region)));
   return {
     kind: 'external',
     endpoint: options.endpoint,
