@@ -18,6 +18,8 @@ export interface Deadline {
 /** Time kept back from the budget to answer: the 504 leaves at budget − margin. */
 // 25 ms (a tenth of small budgets): room for the 504 itself and for a busy event loop firing the timer late.
 export const answerMarginMs = (budgetMs: number): number => Math.min(25, Math.floor(budgetMs / 10));
+/** A Lambda function must still act on the 504 and answer its own caller before its invocation times out. */
+export const LAMBDA_MARGIN_MS = 100;
 
 const storage = new AsyncLocalStorage<Deadline>();
 
@@ -32,7 +34,8 @@ export function setAmbientDeadline(at: number | undefined): void {
 export const ambientDeadline = (): number | undefined => ambient;
 
 export function newDeadline(startedAt: number, budgetMs: number, source: Deadline['source']): Deadline {
-  return { at: startedAt + budgetMs - answerMarginMs(budgetMs), budgetMs, source, hit: false };
+  const margin = source === 'lambda' ? Math.min(LAMBDA_MARGIN_MS, Math.floor(budgetMs / 4)) : answerMarginMs(budgetMs);
+  return { at: startedAt + budgetMs - margin, budgetMs, source, hit: false };
 }
 
 /** Runs `fn` (and everything it starts) under `deadline`. */
