@@ -3,11 +3,14 @@
 // within budget + 20 ms, writes held at the deadline leave nothing behind, a batch cut short says by key what was
 // done and what was not, garbage budgets are 400, the server's --request-timeout-ms caps the budget, the embedded
 // store's transaction lock wait is bounded, the Lambda invocation deadline applies when no header is given, the lean
-// client bounds its attempts, and without the header nothing changes.
+// client bounds its attempts, and without the header nothing changes. The core of it again on moto, whose
+// transactions are real.
 import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import { startTestSidecar, type TestResponse } from './helpers/sidecar.js';
 import { startDelayProxy } from './helpers/delay-proxy.js';
+import { startMoto } from './helpers/moto.js';
+import { tools, withTool } from './helpers/tools.js';
 import { newDeadline, setAmbientDeadline, withDeadline } from '../src/store/deadline.js';
 import { LeanDynamoClient } from '../src/store/dataplane/client.js';
 import type { EmbeddedDynamoClient } from '../src/store/embedded/client.js';
@@ -91,6 +94,16 @@ t.test('with DynamoDB held for 2 s, every data route answers 504 within the 300 
   await new Promise((r) => setTimeout(r, HELD + 100));
   for (const pk of [fresh, `${fresh}2`, `${fresh}TX`]) t.equal((await host.request('GET', userPath(pk))).status, 404, `${pk} not written`);
   t.ok(proxy.abandoned.includes('PutItem'), 'the held PutItem never reached the store');
+});
+
+t.test("a throttled backend: the SDK's retry back-off does not carry the answer past the budget", async (t) => {
+  proxy.answer = () => ({ status: 400, type: 'ProvisionedThroughputExceededException' });
+  t.teardown(() => (proxy.answer = () => undefined));
+  for (let i = 0; i < 5; i++) {
+    const r = await timed('GET throttled', () => s.request('GET', userPath(seeded), undefined, budget(100)));
+    t.ok(r.res.status === 504 || (r.res.status === 503 && r.res.json?.code === 'ErrThrottled'), `504, or 503 ErrThrottled when the SDK gave up first (${r.res.status} ${r.res.json?.code})`);
+    t.ok(r.ms <= 100 + SLACK, `answered in ${r.ms} ms ≤ 100 + ${SLACK}`);
+  }
 });
 
 t.test('a batch-write cut short reports by key what was applied and what was not', async (t) => {
@@ -188,4 +201,36 @@ t.test('the lean DynamoDB client bounds its attempt by the deadline and retries 
   t.equal((err as Error).name, 'DeadlineExceeded', 'DeadlineExceeded');
   t.equal((err as { attempts?: number }).attempts, 1, 'one attempt: a retry could not have finished');
   t.ok(ms <= BUDGET + SLACK, `${ms} ms ≤ budget + ${SLACK}`);
+});
+
+await withTool(t, tools.moto(), 'on moto (real transactions) behind the delaying proxy', async (t) => {
+  const moto = await startMoto();
+  t.teardown(() => moto.stop());
+  const mproxy = await startDelayProxy(moto.endpoint);
+  t.teardown(() => mproxy.close());
+  const m = await startTestSidecar({ backend: 'aws', dynamodbEndpoint: mproxy.url, createTables: true });
+  t.teardown(() => m.close());
+  const pk = `${RUN}#MOTO`;
+  t.equal((await m.request('POST', '/v1/models/User/items', user(pk))).status, 201, 'seed on moto');
+  const tx = (id: string) => ({ items: [{ op: 'put', model: 'User', item: user(id) }] });
+  t.equal((await m.request('POST', '/v1/transactions/write', tx(`${pk}#WARM`))).status, 200, 'a transaction commits on moto through the proxy');
+
+  mproxy.delay = () => HELD;
+  deadline504(t, await timed('moto GET', () => m.request('GET', userPath(pk), undefined, budget(BUDGET))), BUDGET, 'moto GET');
+  deadline504(t, await timed('moto transaction', () => m.request('POST', '/v1/transactions/write', tx(`${pk}#TX`), budget(BUDGET))), BUDGET, 'moto transaction write');
+
+  const puts = Array.from({ length: 30 }, (_, i) => user(`${pk}#B${i < 25 ? 'FAST' : 'SLOW'}${i}`));
+  mproxy.delay = (op, body) => (op === 'BatchWriteItem' && body.includes('SLOW') ? HELD : 0);
+  const r = await timed('moto batch-write 30', () => m.request('POST', '/v1/models/User/batch-write', { puts }, budget(BUDGET)));
+  deadline504(t, r, BUDGET, 'moto batch-write of 30');
+  t.equal(r.res.json?.processed?.puts?.length, 25, 'moto: 25 puts reported applied');
+  t.equal(r.res.json?.unprocessed?.puts?.length, 5, 'moto: 5 puts reported not applied');
+
+  mproxy.delay = () => 0;
+  await new Promise((resolve) => setTimeout(resolve, HELD + 100));
+  t.equal((await m.request('GET', userPath(`${pk}#TX`))).status, 404, 'moto: the held transaction was never applied');
+  const check = await m.request('POST', '/v1/models/User/batch-get', { keys: puts.map((p) => ukey(p.PK)), consistent: true });
+  t.equal((check.json.items as Json[]).length, 25, 'moto: exactly the 25 reported applied are stored');
+  mproxy.delay = (op) => (op === 'TransactWriteItems' ? 400 : 0);
+  t.equal((await m.request('POST', '/v1/transactions/write', tx(`${pk}#SLOWOK`))).status, 200, 'moto: without the header a slow transaction still commits');
 });

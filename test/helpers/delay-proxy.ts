@@ -9,6 +9,8 @@ export interface DelayProxy {
   readonly url: string;
   /** How long to hold a request (ms) by its DynamoDB operation (`GetItem`, `BatchWriteItem`, …) and JSON body. */
   delay: (op: string, body: string) => number;
+  /** An answer to give instead of forwarding (after the delay), e.g. a throttling error; undefined forwards. */
+  answer: (op: string, body: string) => { status: number; type: string } | undefined;
   /** Operations forwarded, and operations dropped because the caller hung up while they were held. */
   readonly forwarded: string[];
   readonly abandoned: string[];
@@ -30,6 +32,7 @@ export async function startDelayProxy(upstream: string): Promise<DelayProxy> {
   const proxy: DelayProxy = {
     url: '',
     delay: () => 0,
+    answer: () => undefined,
     forwarded: [],
     abandoned: [],
     close: async () => {
@@ -47,6 +50,13 @@ export async function startDelayProxy(upstream: string): Promise<DelayProxy> {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (gone) {
         proxy.abandoned.push(op);
+        return;
+      }
+      const canned = proxy.answer(op, body.toString('utf8'));
+      if (canned) {
+        const payload = JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${canned.type}`, message: 'injected by the test proxy' });
+        res.writeHead(canned.status, { 'content-type': 'application/x-amz-json-1.0', 'content-length': String(Buffer.byteLength(payload)) });
+        res.end(payload);
         return;
       }
       proxy.forwarded.push(op);
