@@ -125,6 +125,14 @@ t.test('a batch-write cut short reports by key what was applied and what was not
   t.ok(body.processed.puts.every((k: Json) => stored.has(k.PK)), 'every key reported applied is stored');
 });
 
+t.test("a batch-write whose read of the existing items is held: 504, nothing written", async (t) => {
+  const puts = [user(`${RUN}#PRE1`), user(`${RUN}#PRE2`)];
+  proxy.delay = (op) => (op === 'BatchGetItem' ? HELD : 0);
+  t.teardown(() => (proxy.delay = () => 0));
+  deadline504(t, await timed('batch-write (pre-read held)', () => s.request('POST', '/v1/models/User/batch-write', { puts }, budget(BUDGET))), BUDGET, 'batch-write');
+  for (const p of puts) t.equal((await host.request('GET', userPath(p.PK))).status, 404, `${p.PK} not written`);
+});
+
 t.test('a batch-get cut short reports the keys read and the keys not read', async (t) => {
   const keys = Array.from({ length: 105 }, (_, i) => ukey(`${RUN}#G${i < 100 ? 'FAST' : 'SLOW'}${i}`));
   proxy.delay = (op, body) => (op === 'BatchGetItem' && body.includes('SLOW') ? HELD : 0);

@@ -87,8 +87,8 @@ export function registerDeadlines(app: FastifyInstance, options: DeadlineOptions
 }
 
 /** A 5xx while the request's deadline was hit is the deadline's doing: answered as 504 ErrDeadlineExceeded. */
-export function deadlineProblem(error: SidecarError): SidecarError {
-  return error.status >= 500 && error.code !== 'ErrDeadlineExceeded' && deadlineHit() ? deadlineExceeded() : error;
+export function deadlineProblem(error: SidecarError, deadline: Deadline | undefined): SidecarError {
+  return error.status >= 500 && error.code !== 'ErrDeadlineExceeded' && deadlineHit(deadline) ? deadlineExceeded(undefined, undefined, deadline) : error;
 }
 
 type Logical = Record<string, unknown>;

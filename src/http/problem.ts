@@ -155,7 +155,7 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     const routeVerdict = err instanceof SidecarError && err.code === 'ErrModelNotFound';
     const status = err instanceof SidecarError ? err.status : (err.statusCode ?? 500);
     if ((request.is404 || route.fallback) && !routeVerdict && status < 500) return unknownRoute(routes, request, reply);
-    const error = deadlineProblem(toSidecarError(err, route, err.validation ? requestPart(request, err.validationContext) : undefined));
+    const error = deadlineProblem(toSidecarError(err, route, err.validation ? requestPart(request, err.validationContext) : undefined), request.deadline);
     if (error.status >= 500) request.log.error({ err, code: error.code }, 'request failed');
     return sendProblem(request, reply, error);
   });

@@ -54,8 +54,7 @@ export function remainingMs(): number {
 }
 
 /** True when the current request gave up something because of its deadline, or its deadline has passed. */
-export function deadlineHit(): boolean {
-  const d = storage.getStore();
+export function deadlineHit(d: Deadline | undefined = storage.getStore()): boolean {
   return d !== undefined && (d.hit || d.at <= Date.now());
 }
 
@@ -66,9 +65,8 @@ export function noteDeadlineHit(): void {
 }
 
 /** The 504 problem; `extra` says what was done and what was not (batches). */
-export function deadlineExceeded(detail?: string, extra?: Record<string, unknown>): SidecarError {
-  const d = storage.getStore();
-  noteDeadlineHit();
+export function deadlineExceeded(detail?: string, extra?: Record<string, unknown>, d: Deadline | undefined = storage.getStore()): SidecarError {
+  if (d) d.hit = true;
   const budget = d ? `${d.source === 'lambda' ? "the Lambda invocation's" : 'the request\'s'} ${d.budgetMs} ms budget` : 'the request\'s budget';
   return new SidecarError('ErrDeadlineExceeded', 504, detail ?? `the backend did not answer within ${budget}`, extra);
 }
