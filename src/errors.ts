@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'ErrUnauthorized'
   | 'ErrOverloaded'
   | 'ErrRequestTimeout'
+  | 'ErrDeadlineExceeded'
   | 'ErrInternal';
 
 /**

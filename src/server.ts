@@ -11,6 +11,7 @@ import { SidecarError } from './errors.js';
 import { Keyring } from './keys.js';
 import { ModelRegistry } from './model/index.js';
 import { openBackend, dynamoClientConfig, type Backend } from './store/backend.js';
+import { bindToDeadline } from './store/deadline-sdk.js';
 import { DataAccess } from './store/data-access.js';
 import { loadPartners } from './store/partners/config.js';
 import { PartnerPool } from './store/partners/pool.js';
@@ -26,6 +27,7 @@ import { Metrics } from './metrics.js';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { itemRoutes } from './http/items.js';
 import { registerJsonBody } from './http/json-body.js';
+import { registerDeadlines } from './http/deadline.js';
 import { modelRoutes } from './http/models.js';
 import { openApiRoutes, registerOpenApi } from './http/openapi.js';
 import { clientErrorHandler, registerProblemHandlers, sendProblem } from './http/problem.js';
@@ -87,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.ops?.metrics) registerRequestMetrics(app, options.ops.metrics);
   await registerLoadShedding(app, options.ops?.maxEventLoopDelayMs ?? 0);
   if (options.authToken) registerBearerAuth(app, options.authToken);
+  registerDeadlines(app, { capMs: requestTimeout });
   registerJsonBody(app);
   registerTenancy(app, options.tenancy);
   await registerOpenApi(app);
@@ -279,7 +282,7 @@ function assemble(
         sts,
         build: (partner, credentials) => {
           const region = partner.region ?? config.region;
-          const client = traceAwsClient(new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide)), 'DynamoDB');
+          const client = bindToDeadline(traceAwsClient(new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide)), 'DynamoDB'));
           metrics.instrument(client);
           const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
           return {

@@ -277,6 +277,33 @@ t.test('register, serve between events, drain on SHUTDOWN', async (t) => {
   t.equal(fake.initErrors.length + fake.exitErrors.length, 0, 'no error reported to Lambda');
 });
 
+t.test("INVOKE: the invocation's deadlineMs bounds requests that bring no X-Request-Timeout-Ms", async (t) => {
+  const fake = await FakeExtensionsApi.start();
+  t.teardown(() => fake.close());
+  const ext = await launch(fake);
+  t.teardown(() => void (ext.child.exitCode === null && ext.child.kill('SIGKILL')));
+  const run = `d${Date.now().toString(36)}`;
+  await fake.waitForPoll(1);
+  proxy.putDelayMs = 3_000;
+  t.teardown(() => void (proxy.putDelayMs = 0));
+  const invoke = fake.invoke({ deadlineMs: Date.now() + 600 });
+  await fake.waitForPoll(2);
+  const res = await send(ext.url, 'POST', '/v1/models/Order/items', order(run, 1), BEARER);
+  const answeredAt = Date.now();
+  t.equal(res.status, 504, `a 3 s PutItem under a 600 ms invocation: 504 (${res.text.slice(0, 200)})`);
+  t.equal(res.json?.code, 'ErrDeadlineExceeded', 'ErrDeadlineExceeded');
+  t.match(res.json?.detail, /Lambda invocation/, "bounded by the invocation's deadline");
+  t.ok(answeredAt <= invoke.deadlineMs, `answered ${invoke.deadlineMs - answeredAt} ms before deadlineMs`);
+  const header = await send(ext.url, 'GET', '/v1/models/Order/items/none/1', undefined, { ...BEARER, 'x-request-timeout-ms': 'soon' });
+  t.equal(header.status, 400, 'a malformed X-Request-Timeout-Ms is still a 400 inside Lambda');
+  proxy.putDelayMs = 0;
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, invoke.deadlineMs - Date.now()) + 20));
+  const after = await send(ext.url, 'POST', '/v1/models/Order/items', order(run, 2), BEARER);
+  t.equal(after.status, 201, 'once the invocation deadline has passed, requests are not bounded by it');
+  fake.shutdown(Date.now() + 2_000);
+  t.equal((await withTimeout(ext.exited, 5_000, 'exit after SHUTDOWN')).code, 0, 'exits 0 on SHUTDOWN');
+});
+
 t.test('SHUTDOWN: exits before the deadline even when requests are stuck', async (t) => {
   const fake = await FakeExtensionsApi.start();
   t.teardown(() => fake.close());

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SidecarError, withCause } from '../errors.js';
 import { DATA_KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './envelope.js';
+import { untilDeadline } from '../store/deadline.js';
 
 /** Source of data keys: generates fresh ones and decrypts the `edk` of stored envelopes. */
 export interface KeyProvider {
@@ -80,7 +81,7 @@ export class KmsKeyProvider implements KeyProvider {
     let out;
     try {
       const { GenerateDataKeyCommand } = await kmsCommands();
-      out = await this.#kms.send(new GenerateDataKeyCommand({ KeyId: this.#keyArn, KeySpec: 'AES_256' }));
+      out = await untilDeadline(this.#kms.send(new GenerateDataKeyCommand({ KeyId: this.#keyArn, KeySpec: 'AES_256' })));
     } catch (err) {
       throw mapKmsError(err, 'GenerateDataKey');
     }
@@ -98,7 +99,7 @@ export class KmsKeyProvider implements KeyProvider {
     let out;
     try {
       const { DecryptCommand } = await kmsCommands();
-      out = await this.#kms.send(new DecryptCommand({ CiphertextBlob: edk, KeyId: this.#keyArn }));
+      out = await untilDeadline(this.#kms.send(new DecryptCommand({ CiphertextBlob: edk, KeyId: this.#keyArn })));
     } catch (err) {
       throw mapKmsError(err, 'Decrypt');
     }

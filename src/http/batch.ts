@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyExample, modelExample } from '../model/examples.js';
 import { problemResponses } from './schemas.js';
+import { batchGetOutcome, batchWriteOutcome } from './deadline.js';
 
 export interface BatchRoutesOptions {
   readonly registry: ModelRegistry;
@@ -38,7 +39,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
     },
     async (req) => {
       const body = req.body as { keys: unknown[]; fields?: string[]; consistent?: boolean };
-      return req.dataAccess.batch.get(model, body.keys, { fields: body.fields, consistent: body.consistent });
+      return batchGetOutcome(model, body.keys as Record<string, unknown>[], await req.dataAccess.batch.get(model, body.keys, { fields: body.fields, consistent: body.consistent }));
     },
   );
   app.post(
@@ -73,7 +74,7 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
     },
     async (req) => {
       const body = req.body as { puts?: unknown[]; deletes?: unknown[] };
-      return req.dataAccess.batch.write(model, body.puts, body.deletes);
+      return batchWriteOutcome(model, body as { puts?: Record<string, unknown>[]; deletes?: Record<string, unknown>[] }, await req.dataAccess.batch.write(model, body.puts, body.deletes));
     },
   );
 }

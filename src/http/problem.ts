@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { deadlineProblem } from './deadline.js';
 import { SidecarError, type ErrorCode } from '../errors.js';
 import { ACCEPTED_CONTENT_TYPES } from './json-body.js';
 import { noteProblemCode } from './request-log.js';
@@ -32,6 +33,7 @@ export const TITLES: Record<ErrorCode, string> = {
   ErrUnauthorized: 'Unauthorized',
   ErrOverloaded: 'Overloaded',
   ErrRequestTimeout: 'Request timeout',
+  ErrDeadlineExceeded: 'Deadline exceeded',
   ErrInternal: 'Internal error',
 };
 
@@ -153,7 +155,7 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     const routeVerdict = err instanceof SidecarError && err.code === 'ErrModelNotFound';
     const status = err instanceof SidecarError ? err.status : (err.statusCode ?? 500);
     if ((request.is404 || route.fallback) && !routeVerdict && status < 500) return unknownRoute(routes, request, reply);
-    const error = toSidecarError(err, route, err.validation ? requestPart(request, err.validationContext) : undefined);
+    const error = deadlineProblem(toSidecarError(err, route, err.validation ? requestPart(request, err.validationContext) : undefined), request.deadline);
     if (error.status >= 500) request.log.error({ err, code: error.code }, 'request failed');
     return sendProblem(request, reply, error);
   });

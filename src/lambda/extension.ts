@@ -1,8 +1,9 @@
 // AWS Lambda external extension mode: the sidecar runs next to the function in its execution environment.
 //
 // Lifecycle: register with the Extensions API (INVOKE, SHUTDOWN) → start the sidecar; it listens before the first
-// `GET /event/next`, which tells Lambda init is done → INVOKE: nothing to do, the function calls the sidecar over
-// loopback while it runs → SHUTDOWN: stop accepting connections, let in-flight requests finish, exit 0 no later than
+// `GET /event/next`, which tells Lambda init is done → INVOKE: the invocation's deadlineMs becomes the deadline of
+// requests that bring no X-Request-Timeout-Ms (504 ErrDeadlineExceeded before the function times out); the
+// function calls the sidecar over loopback while it runs → SHUTDOWN: stop accepting connections, let in-flight requests finish, exit 0 no later than
 // deadlineMs − 200 ms (logging when draining had to be cut short). An init failure (config, models, missing tables,
 // unreachable backend) is posted to `/init/error` with type `Extension.<Reason>` and the process exits 1.
 //
@@ -15,6 +16,7 @@
 import { ConfigError, loadConfig, type SidecarConfig } from '../config.js';
 import type { Sidecar } from '../server.js';
 import { ExtensionsApiClient, type ExtensionEvent } from './extensions-api.js';
+import { setAmbientDeadline } from '../store/deadline.js';
 
 /** Where the layer puts the models: `/opt/dynamorm-sidecar/schemas` (SCHEMAS_DIR overrides). */
 export const LAYER_SCHEMAS_DIR = '/opt/dynamorm-sidecar/schemas';
@@ -172,7 +174,9 @@ export async function runExtension(env: NodeJS.ProcessEnv = process.env, options
       return 1;
     }
     if (event.eventType === 'INVOKE') {
-      log.debug({ lambdaRequestId: event.requestId }, 'invoke');
+      // Requests without X-Request-Timeout-Ms are bounded by the invocation's own deadline.
+      setAmbientDeadline(Number.isFinite(event.deadlineMs) ? event.deadlineMs : undefined);
+      log.debug({ lambdaRequestId: event.requestId, msLeft: event.deadlineMs - Date.now() }, 'invoke');
       continue;
     }
     const deadlineMs = Number.isFinite(event.deadlineMs) ? event.deadlineMs : Date.now() + 2_000;

@@ -1,4 +1,5 @@
 import { SidecarError } from '../errors.js';
+import { deadlineExceeded, isDeadlineError } from './deadline.js';
 
 /** Data-plane throttling: worth retrying after a back-off. */
 export const THROTTLING_ERRORS: readonly string[] = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'];
@@ -17,6 +18,7 @@ function dynamoMessage(message: string | undefined): string {
 /** Translate an AWS SDK / network failure into the sidecar's error taxonomy. */
 export function mapBackendError(err: unknown): SidecarError {
   if (err instanceof SidecarError) return err;
+  if (isDeadlineError(err)) return deadlineExceeded();
   const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e?.name ?? '';
   if (THROTTLES.has(name)) {

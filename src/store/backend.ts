@@ -12,6 +12,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { EmbeddedDynamoClient } from './embedded/client.js';
 import { CachedKeySha256 } from './sigv4-hash.js';
 import { traceAwsClient } from '../trace/aws-sdk.js';
+import { bindToDeadline } from './deadline-sdk.js';
 
 const require = createRequire(import.meta.url);
 
@@ -151,9 +152,8 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
   server.listen(socketPath);
   await once(server, 'listening');
   // dynalite has no transactions: this client runs them in-process. The host is never dialled (socketPath wins).
-  const client = traceAwsClient(
-    new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath), { dataDir: options.dataDir }),
-    'DynamoDB',
+  const client = bindToDeadline(
+    traceAwsClient(new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath), { dataDir: options.dataDir }), 'DynamoDB'),
   );
   // Before anything is served: no request may see a transaction half-applied by a crash.
   let recovered: number;
@@ -203,7 +203,7 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
 
 export async function openBackend(options: BackendOptions): Promise<Backend> {
   if ((options.kind ?? (options.endpoint ? 'aws' : 'embedded')) === 'embedded') return startEmbedded(options);
-  const client = traceAwsClient(new DynamoDBClient(dynamoClientConfig(options.endpoint, options.region)), 'DynamoDB');
+  const client = bindToDeadline(traceAwsClient(new DynamoDBClient(dynamoClientConfig(options.endpoint, options.region)), 'DynamoDB'));
   return {
     kind: 'external',
     endpoint: options.endpoint,

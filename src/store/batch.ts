@@ -22,6 +22,7 @@ import { ExpressionContext } from './expression.js';
 import { projectionExpression, projectionParams } from './items.js';
 import { keyOf } from './requests.js';
 import { RetryBudget, type RetryPolicy } from './retry.js';
+import { isDeadlineError } from './deadline.js';
 import { readItems, type CryptoPort } from './crypto-port.js';
 import { mapBounded } from './bounded.js';
 
@@ -165,6 +166,7 @@ export class BatchStore {
         items.push(...(out.Responses?.[model.table] ?? []));
         pending = out.UnprocessedKeys?.[model.table]?.Keys ?? [];
       } catch (err) {
+        if (isDeadlineError(err)) break; // what is left is reported as unprocessed (src/http/deadline.ts)
         if (!RETRYABLE.has((err as Error).name)) throw mapBackendError(err);
       }
       if (pending.length > 0 && !(await budget.wait())) break;
@@ -180,6 +182,7 @@ export class BatchStore {
         const out = await this.#options.client.send(new BatchWriteItemCommand({ RequestItems: { [model.table]: pending } }));
         pending = out.UnprocessedItems?.[model.table] ?? [];
       } catch (err) {
+        if (isDeadlineError(err)) break; // what is left is reported as unprocessed (src/http/deadline.ts)
         if (!RETRYABLE.has((err as Error).name)) throw mapBackendError(err);
       }
       if (pending.length > 0 && !(await budget.wait())) break;

@@ -1,3 +1,5 @@
+import { noteDeadlineHit, remainingMs } from './deadline.js';
+
 /** Exponential backoff with full jitter, bounded by attempts and a deadline. */
 export interface RetryPolicy {
   readonly baseMs: number;
@@ -13,9 +15,12 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
   return Math.floor(random() * Math.min(policy.maxDelayMs, policy.baseMs * 2 ** attempt));
 }
 
+/** Shortest attempt worth starting before the request's deadline. */
+const MIN_ATTEMPT_MS = 5;
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Tracks one request's retry budget. */
+/** Tracks one request's retry budget, bounded by the request's deadline too (src/store/deadline.ts). */
 export class RetryBudget {
   readonly #policy: RetryPolicy;
   readonly #deadline: number;
@@ -31,6 +36,11 @@ export class RetryBudget {
     if (this.#attempt + 1 >= this.#policy.maxAttempts) return false;
     const delay = backoffDelay(this.#attempt, this.#policy);
     if (Date.now() + delay >= this.#deadline) return false;
+    // The request's own deadline: no retry that cannot get an attempt in before it.
+    if (delay + MIN_ATTEMPT_MS >= remainingMs()) {
+      noteDeadlineHit();
+      return false;
+    }
     this.#attempt += 1;
     await sleep(delay);
     return true;

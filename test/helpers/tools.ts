@@ -8,6 +8,8 @@ import type { Test } from 'tap';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const VENV_BIN = path.join(ROOT, '.venv', 'bin');
+/** The Runtime Interface Emulator's module, at the version CI installs (.ci/run). */
+export const RIE_MODULE = 'github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d';
 const VENV = (pkg: string) => `python3 -m venv .venv && .venv/bin/pip install ${pkg}`;
 
 export interface Tool {
@@ -67,6 +69,20 @@ export const tools = {
   chromium: (): Tool => {
     const bin = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
     return { name: 'chromium', found: existsSync(bin) ? bin : undefined, install: `apt-get install chromium (or set CHROMIUM_PATH)`, requiredBy: 'REQUIRE_BROWSER' };
+  },
+  /**
+   * AWS's Lambda Runtime Interface Emulator (.tools/bin, RIE_PATH or PATH) and a private mount namespace to lay a
+   * layer over /opt in (`unshare -m`, root): the Lambda extension test runs under it.
+   */
+  rie: (): Tool => {
+    const onPath = spawnSync('sh', ['-c', 'command -v aws-lambda-rie'], { encoding: 'utf8' }).stdout.trim();
+    const bin = [process.env.RIE_PATH, path.join(ROOT, '.tools', 'bin', 'aws-lambda-rie'), onPath].find((b) => b && existsSync(b));
+    const unshare = bin && spawnSync('unshare', ['-m', '--propagation', 'private', 'true'], { timeout: 10_000 }).status === 0;
+    return {
+      name: 'aws-lambda-rie',
+      found: unshare ? bin : undefined,
+      install: `GOBIN=$PWD/.tools/bin go install ${RIE_MODULE} (and root, for unshare -m)`,
+    };
   },
   /** A Node.js older than 24, to see the CLI refuse it. */
   oldNode: (): Tool => ({

@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { crc32 } from 'node:zlib';
 import { CachedCredentials, type CredentialProvider } from './credentials.js';
 import { DATA_PLANE_OPERATIONS, DataPlaneError, type DataPlane, type DataPlaneOperation, type Json } from './port.js';
-import { isThrottling, isTransient, RetryQuota, retryDelay, STANDARD } from './retry.js';
+import { attemptWindow, deadlineExceededError, isThrottling, isTransient, retryFitsDeadline, RetryQuota, retryDelay, STANDARD } from './retry.js';
+import { currentDeadline, noteDeadlineHit } from '../deadline.js';
 import { signatureHeaders, type Credentials } from './sigv4.js';
 import { traceHooks } from '../../trace/context.js';
 
@@ -156,12 +157,16 @@ export class LeanDynamoClient implements DataPlane {
     if (!DATA_PLANE_OPERATIONS.includes(operation)) throw new TypeError(`not a data-plane operation: ${operation}`);
     const started = performance.now();
     const deadline = this.#options.retryDeadlineMs === undefined ? Infinity : Date.now() + this.#options.retryDeadlineMs;
+    // The request's own deadline (X-Request-Timeout-Ms, a Lambda invocation): bounds each attempt and every retry.
+    const requestDeadline = currentDeadline()?.at ?? Infinity;
     const body = Buffer.from(JSON.stringify(input));
     const traced = traceHooks.beforeCall('DynamoDB', operation, input);
     let spent = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        const answer = await this.#attempt(operation, body, traced?.header);
+        const window = attemptWindow(this.#options.requestTimeoutMs ?? 10_000, requestDeadline);
+        if (window.timeoutMs <= 0) throw deadlineExceededError(operation);
+        const answer = await this.#attempt(operation, body, window, traced?.header);
         if (answer.status !== 200) throw errorOf(answer);
         let output: Json;
         try {
@@ -177,10 +182,15 @@ export class LeanDynamoClient implements DataPlane {
         const err = e instanceof DataPlaneError ? e : networkError(e as NodeJS.ErrnoException);
         err.attempts = attempt;
         const delay = retryDelay(err, attempt - 1, this.#random);
-        const cost = err.retryable && attempt < this.#maxAttempts && Date.now() + delay < deadline ? this.#quota.acquire(err) : undefined;
+        const inTime = retryFitsDeadline(delay, requestDeadline);
+        const cost = err.retryable && attempt < this.#maxAttempts && Date.now() + delay < deadline && inTime ? this.#quota.acquire(err) : undefined;
         if (cost === undefined) {
           this.#record(operation, started, err.throttling ? 'throttled' : 'error', attempt);
           traced?.end({ error: err, attempts: attempt });
+          if (err.name === 'DeadlineExceeded' || (err.retryable && attempt < this.#maxAttempts && !inTime)) {
+            noteDeadlineHit();
+            throw err.name === 'DeadlineExceeded' ? err : deadlineExceededError(operation);
+          }
           throw err;
         }
         spent = cost;
@@ -193,7 +203,12 @@ export class LeanDynamoClient implements DataPlane {
     this.#options.onCall?.({ operation, seconds: (performance.now() - started) / 1000, outcome, attempts });
   }
 
-  async #attempt(operation: DataPlaneOperation, body: Buffer, traceHeader?: string): Promise<Answer> {
+  async #attempt(
+    operation: DataPlaneOperation,
+    body: Buffer,
+    window: { timeoutMs: number; byDeadline: boolean },
+    traceHeader?: string,
+  ): Promise<Answer> {
     const credentials = this.#credentials.fresh() ?? (await this.#credentials.get());
     const headers: Record<string, string> = {
       host: this.#host,
@@ -217,10 +232,10 @@ export class LeanDynamoClient implements DataPlane {
     headers['user-agent'] = USER_AGENT;
     // Not signed, as the SDK does: X-Ray may rewrite it on the way.
     if (traceHeader) headers['x-amzn-trace-id'] = traceHeader;
-    return this.#send(headers, body);
+    return this.#send(operation, headers, body, window);
   }
 
-  #send(headers: Record<string, string>, body: Buffer): Promise<Answer> {
+  #send(operation: DataPlaneOperation, headers: Record<string, string>, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const req = this.#request({
         agent: this.#agent,
@@ -231,8 +246,12 @@ export class LeanDynamoClient implements DataPlane {
         headers,
       });
       const timer = setTimeout(() => {
-        req.destroy(new DataPlaneError('TimeoutError', `DynamoDB did not answer within ${this.#options.requestTimeoutMs ?? 10_000} ms`, { retryable: true }));
-      }, this.#options.requestTimeoutMs ?? 10_000);
+        req.destroy(
+          window.byDeadline
+            ? deadlineExceededError(operation)
+            : new DataPlaneError('TimeoutError', `DynamoDB did not answer within ${window.timeoutMs} ms`, { retryable: true }),
+        );
+      }, window.timeoutMs);
       const fail = (err: Error) => {
         clearTimeout(timer);
         reject(err);

@@ -68,3 +68,22 @@ export function retryDelay(err: DataPlaneError, retry: number, random: () => num
   const base = err.throttling ? STANDARD.throttlingBaseDelayMs : STANDARD.baseDelayMs;
   return Math.floor(Math.min(STANDARD.maxDelayMs, random() * 2 ** retry * base));
 }
+
+/** Shortest attempt worth starting before a request's deadline: a retry that cannot get this long is not made. */
+export const MIN_ATTEMPT_MS = 5;
+
+/** One attempt's timeout: the client's per-attempt timeout, or what is left before the request's deadline. */
+export function attemptWindow(requestTimeoutMs: number, requestDeadline: number): { timeoutMs: number; byDeadline: boolean } {
+  const left = requestDeadline - Date.now();
+  return left < requestTimeoutMs ? { timeoutMs: Math.floor(left), byDeadline: true } : { timeoutMs: requestTimeoutMs, byDeadline: false };
+}
+
+/** Whether a retry after `delayMs` still has time for an attempt before the request's deadline. */
+export function retryFitsDeadline(delayMs: number, requestDeadline: number): boolean {
+  return Date.now() + delayMs + MIN_ATTEMPT_MS < requestDeadline;
+}
+
+/** The request's deadline came (or a retry could not finish before it): not retryable. */
+export function deadlineExceededError(operation: string): DataPlaneError {
+  return new DataPlaneError('DeadlineExceeded', `${operation} could not finish before the request's deadline`, { retryable: false });
+}

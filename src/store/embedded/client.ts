@@ -13,6 +13,7 @@ import {
 import { IdempotencyCache, TransactionCoordinator, type IdempotencyOptions } from './coordinator.js';
 import { IntentJournal } from './journal.js';
 import { RwLock } from './rw-lock.js';
+import { lockWithin } from './deadline-lock.js';
 
 type AnyCommand = $Command<ServiceInputTypes, ServiceOutputTypes, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>;
 type SendOptions = Parameters<DynamoDBClient['send']>[1];
@@ -75,13 +76,13 @@ export class EmbeddedDynamoClient extends DynamoDBClient {
 
   private route(command: AnyCommand, options: SendOptions | undefined): Promise<unknown> {
     if (isCommand(command, TransactWriteItemsCommand)) {
-      return this.lock.write(() => this.coordinator.transactWrite(command.input as TransactWriteItemsCommandInput));
+      return lockWithin(this.lock, true, () => this.coordinator.transactWrite(command.input as TransactWriteItemsCommandInput));
     }
     if (isCommand(command, TransactGetItemsCommand)) {
       // Shared is enough: a transaction writes under the exclusive lock, and single-item writes are atomic per item.
-      return this.lock.read(() => this.coordinator.transactGet(command.input as TransactGetItemsCommandInput));
+      return lockWithin(this.lock, false, () => this.coordinator.transactGet(command.input as TransactGetItemsCommandInput));
     }
-    return this.lock.read(() => this.rawSend(command, options));
+    return lockWithin(this.lock, false, () => this.rawSend(command, options));
   }
 
   private rawSend<I extends ServiceInputTypes, O extends ServiceOutputTypes>(

@@ -1,3 +1,4 @@
+import { untilDeadline } from '../deadline.js';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { SidecarError } from '../../errors.js';
@@ -60,7 +61,8 @@ export class RoleCredentials {
       refresh.catch(() => undefined);
       return current!;
     }
-    return refresh;
+    // One AssumeRole serves every waiting request: each waits for it only until its own deadline.
+    return untilDeadline(refresh);
   }
 
   async #assume(): Promise<Identity> {
