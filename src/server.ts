@@ -9,11 +9,13 @@ import { ConfigError, type SidecarConfig } from './config.js';
 import { loadModels } from './dms/index.js';
 import { SidecarError } from './errors.js';
 import { Keyring } from './keys.js';
-import { ModelRegistry } from './model/index.js';
+import { ModelRegistry, type TableDef } from './model/index.js';
 import { openBackend, dynamoClientConfig, type Backend } from './store/backend.js';
 import { DataAccess } from './store/data-access.js';
-import { loadPartners } from './store/partners/config.js';
+import { PartnerConfigError, readPartners, type PartnerConfig } from './store/partners/config.js';
+import { RoleCredentials } from './store/partners/credentials.js';
 import { PartnerPool } from './store/partners/pool.js';
+import { PartnersReloader } from './store/partners/reload.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './store/retry.js';
 import { ensureTables } from './store/tables.js';
 import { idempotencyTableDef, sweepExpired } from './store/idempotency.js';
@@ -110,6 +112,8 @@ export interface Sidecar {
   readonly metrics: Metrics;
   /** Partners' clients, when a partners file is configured. */
   readonly pool: PartnerPool | undefined;
+  /** Re-reads the partners file (on change, and when asked: SIGHUP); undefined without a partners file. */
+  readonly partners: PartnersReloader | undefined;
   readonly url: string;
   close(): Promise<void>;
 }
@@ -117,7 +121,8 @@ export interface Sidecar {
 /** Load models and partners, open the backend, make tables, listen. */
 export async function startSidecar(config: SidecarConfig, logger: FastifyServerOptions['logger'] = false): Promise<Sidecar> {
   const registry = new ModelRegistry(await loadModels(config.schemasDir));
-  const partners = config.partnersFile ? await loadPartners(config.partnersFile) : undefined;
+  const partnersFile = config.partnersFile ? await readPartners(config.partnersFile) : undefined;
+  const partners = partnersFile?.partners;
   const keyring = Keyring.create(config);
   // The KMS and STS clients load only where they are used: a KMS key configured, partners configured.
   if (config.kmsKeyArn || [...(partners?.values() ?? [])].some((p) => p.kmsKeyArn)) await keyring.loadKms();
@@ -131,7 +136,9 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     dataDir: config.dataDir,
   });
   let parts: Parts | undefined;
+  let reloader: PartnersReloader | undefined;
   const closeAll = async () => {
+    reloader?.close();
     parts?.pool?.close();
     parts?.ownKms?.destroy();
     await backend.close();
@@ -164,7 +171,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
         metrics,
         docs: config.docs,
         maxEventLoopDelayMs: config.maxEventLoopDelayMs,
-        readiness: readinessCheck(backend.client, tables[0]?.name, registry, partners?.size),
+        readiness: readinessCheck(backend.client, tables[0]?.name, registry, () => pool?.partnerCount),
       },
       tenancy: {
         header: config.partnerHeader,
@@ -174,6 +181,21 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       },
     });
     for (const warning of keyring.warnings) app.log.warn(warning);
+    if (pool && partnersFile) {
+      reloader = new PartnersReloader({
+        file: config.partnersFile!,
+        pool,
+        sha256: partnersFile.sha256,
+        log: app.log,
+        prepare: async (next, fresh) => {
+          if ([...next.values()].some((p) => p.kmsKeyArn)) await keyring.loadKms();
+          if (config.createTables) await provisionPartners(config, sts!, fresh, [...tables, ...own]);
+        },
+        forget: (id) => keyring.forget(id),
+      });
+      metrics.watchPartnerReloads(reloader);
+      await reloader.watch();
+    }
     if (backend.recovered) app.log.warn(`rolled back ${backend.recovered} write transaction(s) interrupted by a crash`);
     if (swept) app.log.info(`deleted ${swept} expired idempotency record(s)`);
     if (config.socket) await removeStaleSocket(config.socket);
@@ -189,6 +211,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       keyring,
       metrics,
       pool,
+      partners: reloader,
       url,
       async close() {
         await app.close();
@@ -237,7 +260,7 @@ interface Parts {
 function assemble(
   config: SidecarConfig,
   registry: ModelRegistry,
-  partners: Awaited<ReturnType<typeof loadPartners>> | undefined,
+  partners: ReadonlyMap<string, PartnerConfig> | undefined,
   sts: STSClient | undefined,
   keyring: Keyring,
   backend: Backend,
@@ -288,12 +311,32 @@ function assemble(
   return { metrics, defaultAccess, pool, ownKms };
 }
 
+/**
+ * --create-tables on reload: the tables of added and changed partners, made before they are swapped in (so their first
+ * request finds them), over a client of their own that is closed afterwards.
+ */
+async function provisionPartners(config: SidecarConfig, sts: STSClient, partners: PartnerConfig[], tables: TableDef[]): Promise<void> {
+  const errors: string[] = [];
+  for (const partner of partners) {
+    const credentials = new RoleCredentials({ sts, partner });
+    const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, partner.region ?? config.region, credentials.provide));
+    try {
+      await ensureTables(client, tables, { create: true, enableTtl: true });
+    } catch (err) {
+      errors.push(`partner "${partner.id}": cannot create its tables (${(err as Error).message})`);
+    } finally {
+      client.destroy();
+    }
+  }
+  if (errors.length > 0) throw new PartnerConfigError(errors);
+}
+
 /** Ready when models are loaded, the backend answers (checked at most every 2 s) and partners (if any) loaded. */
 function readinessCheck(
   client: DynamoDBClient,
   table: string | undefined,
   registry: ModelRegistry,
-  partners: number | undefined,
+  partners: () => number | undefined,
 ): () => Promise<ReadinessReport> {
   let last: { at: number; report: Promise<{ ok: boolean; detail?: string }> } | undefined;
   const backend = () => {
@@ -312,7 +355,7 @@ function readinessCheck(
     const checks: ReadinessReport['checks'] = {
       models: { ok: registry.list().length > 0, detail: `${registry.list().length} models` },
       backend: table ? await backend() : { ok: true },
-      partners: { ok: true, detail: partners === undefined ? 'none configured' : `${partners} partners` },
+      partners: { ok: true, detail: partners() === undefined ? 'none configured' : `${partners()} partners` },
     };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   };
