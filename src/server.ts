@@ -9,13 +9,13 @@ import { ConfigError, type SidecarConfig } from './config.js';
 import { loadModels } from './dms/index.js';
 import { SidecarError } from './errors.js';
 import { Keyring } from './keys.js';
-import { ModelRegistry, type TableDef } from './model/index.js';
+import { ModelRegistry } from './model/index.js';
 import { openBackend, dynamoClientConfig, type Backend } from './store/backend.js';
 import { DataAccess } from './store/data-access.js';
-import { PartnerConfigError, readPartners, type PartnerConfig } from './store/partners/config.js';
-import { RoleCredentials } from './store/partners/credentials.js';
+import { loadPartners, readPartners } from './store/partners/config.js';
 import { PartnerPool } from './store/partners/pool.js';
 import { PartnersReloader } from './store/partners/reload.js';
+import { provisionPartners } from './store/partners/provision.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './store/retry.js';
 import { ensureTables } from './store/tables.js';
 import { idempotencyTableDef, sweepExpired } from './store/idempotency.js';
@@ -189,7 +189,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
         log: app.log,
         prepare: async (next, fresh) => {
           if ([...next.values()].some((p) => p.kmsKeyArn)) await keyring.loadKms();
-          if (config.createTables) await provisionPartners(config, sts!, fresh, [...tables, ...own]);
+          if (config.createTables) await provisionPartners({ sts: sts!, partners: fresh, tables: [...tables, ...own], endpoint: config.dynamodbEndpoint, region: config.region });
         },
         forget: (id) => keyring.forget(id),
       });
@@ -260,7 +260,7 @@ interface Parts {
 function assemble(
   config: SidecarConfig,
   registry: ModelRegistry,
-  partners: ReadonlyMap<string, PartnerConfig> | undefined,
+  partners: Awaited<ReturnType<typeof loadPartners>> | undefined,
   sts: STSClient | undefined,
   keyring: Keyring,
   backend: Backend,
@@ -309,26 +309,6 @@ function assemble(
     : undefined;
   if (pool) metrics.watchPartners(pool);
   return { metrics, defaultAccess, pool, ownKms };
-}
-
-/**
- * --create-tables on reload: the tables of added and changed partners, made before they are swapped in (so their first
- * request finds them), over a client of their own that is closed afterwards.
- */
-async function provisionPartners(config: SidecarConfig, sts: STSClient, partners: PartnerConfig[], tables: TableDef[]): Promise<void> {
-  const errors: string[] = [];
-  for (const partner of partners) {
-    const credentials = new RoleCredentials({ sts, partner });
-    const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, partner.region ?? config.region, credentials.provide));
-    try {
-      await ensureTables(client, tables, { create: true, enableTtl: true });
-    } catch (err) {
-      errors.push(`partner "${partner.id}": cannot create its tables (${(err as Error).message})`);
-    } finally {
-      client.destroy();
-    }
-  }
-  if (errors.length > 0) throw new PartnerConfigError(errors);
 }
 
 /** Ready when models are loaded, the backend answers (checked at most every 2 s) and partners (if any) loaded. */

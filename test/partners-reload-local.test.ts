@@ -15,8 +15,18 @@ import t from 'tap';
 import { startTestSidecar, type TestSidecar } from './helpers/sidecar.js';
 
 const role = (name: string) => `arn:aws:iam::123456789012:role/${name}`;
+const KMS_KEY = 'arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-aaaa-bbbb-cccc-123456789012';
+/** Partner id → role name; a role name ending in `+kms` also gives the partner a KMS key. */
 const yaml = (partners: Record<string, string>) =>
-  ['partners:', ...Object.entries(partners).flatMap(([id, roleName]) => [`  ${id}:`, `    roleArn: ${role(roleName)}`]), ''].join('\n');
+  [
+    'partners:',
+    ...Object.entries(partners).flatMap(([id, roleName]) => [
+      `  ${id}:`,
+      `    roleArn: ${role(roleName.replace('+kms', ''))}`,
+      ...(roleName.endsWith('+kms') ? [`    kmsKeyArn: ${KMS_KEY}`] : []),
+    ]),
+    '',
+  ].join('\n');
 
 interface Gate {
   promise: Promise<void>;
@@ -49,6 +59,14 @@ async function startSts(): Promise<{ url: string; roles: string[]; issued: Map<s
       const accessKeyId = `ASIASTANDIN${String(roles.length).padStart(6, '0')}`;
       issued.set(accessKeyId, roleArn);
       await hold.get(roleArn);
+      if (roleArn.includes('denied')) {
+        res.writeHead(403, { 'content-type': 'text/xml' });
+        res.end(
+          '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code>' +
+            '<Message>not authorized to assume this role</Message></Error><RequestId>1</RequestId></ErrorResponse>',
+        );
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/xml' });
       res.end(
         `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>` +
@@ -210,4 +228,31 @@ t.test('a request waiting for AssumeRole when the role changes is served with th
   const roles = [...new Set(proxy.keys.slice(keysFrom).map((k) => sts.issued.get(k)))];
   t.same(roles, [role('r-new')], 'every DynamoDB call of both requests signed with credentials of the new role');
   t.equal(s.sidecar.pool!.built, 1, 'one client set built, from the new role');
+});
+
+t.test('a reload that needs what boot did not load (KMS), or whose tables cannot be made', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dynamorm-prepare-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'partners.yml');
+  writeFileSync(file, yaml({ plain: 'r-plain' }));
+  const s = await sidecarOn(file);
+  t.teardown(() => s.close());
+  const reloader = s.sidecar.partners!;
+
+  // The first partner with a KMS key arrives by reload: its clients need the KMS module, loaded before the swap.
+  writeFileSync(file, yaml({ plain: 'r-plain', sealed: 'r-sealed+kms' }));
+  const added = await reloader.reload('SIGHUP');
+  t.same(added.ok && added.changes.added, ['sealed'], 'sealed added');
+  const created = await s.request('POST', '/v1/models/User/items', user('kms-1'), as('sealed'));
+  t.equal(created.status, 201, `a plain write as the partner with a KMS key (${created.text.slice(0, 160)})`);
+
+  // --create-tables: a partner whose role cannot be assumed gets no tables, so the reload is rejected as a whole.
+  writeFileSync(file, yaml({ plain: 'r-plain', sealed: 'r-sealed+kms', late: 'r-late', locked: 'r-denied' }));
+  const rejected = await reloader.reload('SIGHUP');
+  t.equal(rejected.ok, false, 'rejected');
+  t.match(!rejected.ok && rejected.errors, [/partner "locked": cannot create its tables/], 'the error names the partner');
+  t.equal(reloader.failures, 1, 'counted as a failed reload');
+  t.equal(reloader.version, 2, 'version kept');
+  t.equal((await s.request('POST', '/v1/models/User/items', user('late-1'), as('late'))).status, 403, 'late (valid) not added either: all or nothing');
+  t.equal((await s.request('POST', '/v1/models/User/items', user('plain-1'), as('plain'))).status, 201, 'the running set serves on');
 });
