@@ -89,10 +89,15 @@ export class PartnersReloader {
     return this.#options.pool.partnerCount;
   }
 
-  /** Re-read the file now; reloads never overlap (a second one waits for the first). */
+  /** Re-read the file now; reloads never overlap (a second one waits for the first), and never reject. */
   reload(trigger: ReloadTrigger): Promise<ReloadOutcome> {
-    const run = this.#queue.then(() => this.#reload(trigger));
-    this.#queue = run.catch(() => undefined);
+    const run = this.#queue.then(() => this.#reload(trigger)).catch((err: Error): ReloadOutcome => {
+      // Not a bad file but a bug: still logged and counted, never an unhandled rejection (which would stop the process).
+      this.#failures++;
+      this.#options.log.error({ code: RELOAD_ERROR_CODE, trigger, err: err.message }, 'partners reload failed');
+      return { ok: false, errors: [err.message] };
+    });
+    this.#queue = run;
     return run;
   }
 
