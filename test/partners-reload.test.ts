@@ -162,6 +162,15 @@ async function suite(t: Test, endpoint: string): Promise<void> {
   });
   const url = await ready(cli);
   const logs = () => jsonLines(cli.out());
+  /** The reload's log line: the metric can be scraped before the log line has come through the pipe. */
+  const reloaded = async (v: number): Promise<Record<string, any> | undefined> => {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const line = logs().find((l) => l.version === v && /partners reloaded/.test(l.msg));
+      if (line || Date.now() > deadline) return line;
+      await delay(20);
+    }
+  };
   const metric = async (name: string, labels = ''): Promise<number | undefined> => {
     const text = await (await fetch(`${url}/metrics`)).text();
     return samples(text, name).find((s) => s.labels.includes(labels))?.value;
@@ -176,6 +185,15 @@ async function suite(t: Test, endpoint: string): Promise<void> {
     throw new Error(`${what}: ${name}${labels} is still ${await metric(name, labels)}\n${cli.out().slice(-3000)}`);
   };
   const version = () => metric('dynamorm_partners_config_version');
+  /** Error lines with the reload code, once at least `n` have come through (or after 5 s). */
+  const errorLines = async (n: number) => {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const lines = logs().filter((l) => l.code === 'ErrPartnerConfig' && l.level === 50);
+      if (lines.length >= n || Date.now() > deadline) return lines;
+      await delay(20);
+    }
+  };
 
   // ---- the load: four loops writing as alpha, beta, delta, kappa in turn, for the whole test ----
   const sent: Sent[] = [];
@@ -226,7 +244,7 @@ async function suite(t: Test, endpoint: string): Promise<void> {
     const lastBefore = (await metric('dynamorm_partners_config_last_reload_timestamp_seconds'))!;
     cli.child.kill('SIGHUP');
     await until('SIGHUP reload', 'dynamorm_partners_config_version', (v) => v === 2);
-    const line = logs().find((l) => l.version === 2 && /partners reloaded/.test(l.msg));
+    const line = await reloaded(2);
     t.equal(line?.trigger, 'SIGHUP', 'logged as a SIGHUP reload');
     t.same([line?.added, line?.removed, line?.changed], [[], [], []], 'nothing added, removed or changed');
     t.ok((await metric('dynamorm_partners_config_last_reload_timestamp_seconds'))! > lastBefore, 'last reload time moved');
@@ -239,8 +257,8 @@ async function suite(t: Test, endpoint: string): Promise<void> {
     set = { ...set, delta: { roleArn: roles.delta } };
     saveLikeAnEditor(partnersYaml(set));
     const ack = await until('add delta', 'dynamorm_partners_config_version', (v) => v === 3);
-    t.same(logs().find((l) => l.version === 3)?.added, ['delta'], 'logged: delta added');
-    t.equal(logs().find((l) => l.version === 3)?.trigger, 'file', 'by the file watch');
+    t.same((await reloaded(3))?.added, ['delta'], 'logged: delta added');
+    t.equal((await reloaded(3))?.trigger, 'file', 'by the file watch');
     await settle('delta', ack);
     const late = after('delta', ack);
     t.same(late.filter((s) => s.status !== 201).slice(0, 3), [], `every delta request after the reload: 201 (${late.length})`);
@@ -257,7 +275,7 @@ async function suite(t: Test, endpoint: string): Promise<void> {
     await settle('beta', ack);
     await delay(500); // the file watch sees the same bytes: no second reload
     t.equal(await version(), 4, 'one reload for a write and a SIGHUP of the same content');
-    const line = logs().find((l) => l.version === 4);
+    const line = await reloaded(4);
     t.equal(line?.trigger, 'SIGHUP');
     t.same(line?.changed, ['beta'], 'logged: beta changed');
     const late = after('beta', ack);
@@ -277,7 +295,7 @@ async function suite(t: Test, endpoint: string): Promise<void> {
     set = { ...set, kappa: { roleArn: roles.kappa, kmsKeyArn: k2 } };
     saveLikeAnEditor(partnersYaml(set));
     const ack = await until('change kappa', 'dynamorm_partners_config_version', (v) => v === 5);
-    t.same(logs().find((l) => l.version === 5)?.changed, ['kappa']);
+    t.same((await reloaded(5))?.changed, ['kappa']);
     await settle('kappa', ack);
     const late = after('kappa', ack).filter((s) => s.status === 201);
     t.ok(late.length >= 8, `kappa served after the change (${late.length})`);
@@ -297,7 +315,7 @@ async function suite(t: Test, endpoint: string): Promise<void> {
     set = { beta: set.beta!, delta: set.delta! };
     saveLikeAnEditor(partnersYaml(set));
     const ack = await until('remove alpha, kappa', 'dynamorm_partners_config_version', (v) => v === 6);
-    t.same(logs().find((l) => l.version === 6)?.removed?.sort(), ['alpha', 'kappa'], 'logged: alpha and kappa removed');
+    t.same((await reloaded(6))?.removed?.sort(), ['alpha', 'kappa'], 'logged: alpha and kappa removed');
     const assumed = await metric('dynamorm_sts_assume_role_total', 'partner="alpha"');
     await settle('alpha', ack);
     await settle('kappa', ack);
@@ -322,7 +340,7 @@ async function suite(t: Test, endpoint: string): Promise<void> {
     const bad = partnersYaml({ ...set, alpha: { roleArn: 'arn:aws:iam::12:role/short' } }, ['  kappa:', `    roleArn: ${roles.kappa}`, '    colour: blue']);
     saveLikeAnEditor(bad);
     const ack = await until('invalid file', 'dynamorm_partners_config_reload_failures_total', (v) => v === 1);
-    const errors = logs().filter((l) => l.code === 'ErrPartnerConfig' && l.level === 50);
+    const errors = await errorLines(3);
     t.ok(errors.some((l) => /partner "alpha": roleArn is not valid/.test(l.msg)), 'the bad role ARN on a line of its own');
     t.ok(errors.some((l) => /partner "kappa": unknown field colour/.test(l.msg)), 'the unknown field on a line of its own');
     t.ok(errors.some((l) => /rejected \(2 errors\); still serving version 6/.test(l.msg)), 'a summary naming the version kept');
@@ -336,12 +354,12 @@ async function suite(t: Test, endpoint: string): Promise<void> {
 
     cli.child.kill('SIGHUP');
     await until('invalid file again', 'dynamorm_partners_config_reload_failures_total', (v) => v === 2);
-    t.equal(logs().filter((l) => l.code === 'ErrPartnerConfig' && l.level === 50).length, 6, 'SIGHUP retries the same bytes and logs them again');
+    t.equal((await errorLines(6)).length, 6, 'SIGHUP retries the same bytes and logs them again');
     t.equal(await version(), 6);
 
     writeFileSync(file, partnersYaml(set));
     await until('fixed file', 'dynamorm_partners_config_version', (v) => v === 7);
-    t.same(logs().find((l) => l.version === 7)?.changed, [], 'the fixed file is the running set again: nothing changed');
+    t.same((await reloaded(7))?.changed, [], 'the fixed file is the running set again: nothing changed');
   });
 
   stop = true;
