@@ -47,7 +47,10 @@ async function main(): Promise<void> {
     { url: sidecar.url, backend: sidecar.backend.kind, endpoint: sidecar.backend.endpoint, dataDir: config.dataDir ?? null },
     'dynamorm sidecar ready',
   );
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  const partners = sidecar.partners;
+  // With a partners file, SIGHUP re-reads it (the outcome is logged by the reloader); without one it still shuts down.
+  if (partners) process.on('SIGHUP', () => void partners.reload('SIGHUP'));
+  closeWithGrace({ delay: 10_000, ...(partners ? { skip: ['SIGHUP' as const] } : {}) }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down');
     await sidecar.close();

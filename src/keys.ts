@@ -100,6 +100,19 @@ export class Keyring {
     return new ItemCrypto(cache);
   }
 
+  /**
+   * Drop every data-key cache of partner `scope` (removed, or its role or key changed): its next request generates
+   * and decrypts through its new clients. Requests already holding a cache finish with it.
+   */
+  forget(scope: string): number {
+    const prefix = `${scope}\u0000`;
+    let dropped = 0;
+    for (const id of [...this.#caches.keys()]) {
+      if (id.startsWith(prefix)) dropped += Number(this.#caches.delete(id));
+    }
+    return dropped;
+  }
+
   /** Data-key caches alive now (at most MAX_DATA_KEY_CACHES). */
   get cacheCount(): number {
     return this.#caches.size;

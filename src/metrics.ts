@@ -14,7 +14,18 @@ export interface CryptoSources {
 /** What the partner pool holds, read at scrape time. */
 export interface PartnerSources {
   readonly built: number;
-  readonly sizes: { live: number; retiring: number };
+  readonly sizes: { live: number; retiring: number; draining: number };
+}
+
+/** The partners file in force, read at scrape time. */
+export interface PartnerReloadSources {
+  /** Successful loads, boot included. */
+  readonly version: number;
+  readonly sha256: string;
+  /** Unix time (ms) of the last successful load. */
+  readonly lastSuccessAt: number;
+  readonly failures: number;
+  readonly partnerCount: number;
 }
 
 /** Prometheus metrics of the sidecar, on a registry of its own (several sidecars may share a process in tests). */
@@ -118,13 +129,14 @@ export class Metrics {
     const registers = [this.registry];
     new Gauge({
       name: 'dynamorm_partner_clients',
-      help: 'Partners with DynamoDB/KMS clients, by state (live, retiring: evicted, closed after a grace period)',
+      help: 'Partners with DynamoDB/KMS clients, by state (live; retiring: evicted, closed after a grace period; draining: removed or changed, closed when their requests are answered)',
       labelNames: ['state'],
       registers,
       collect() {
-        const { live, retiring } = pool.sizes;
+        const { live, retiring, draining } = pool.sizes;
         this.set({ state: 'live' }, live);
         this.set({ state: 'retiring' }, retiring);
+        this.set({ state: 'draining' }, draining);
       },
     });
     new Counter({
@@ -134,6 +146,54 @@ export class Metrics {
       collect() {
         this.reset();
         this.inc(pool.built);
+      },
+    });
+  }
+
+  /** The partners file in force: version, content hash, last successful load, failed reloads. */
+  watchPartnerReloads(source: PartnerReloadSources): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'dynamorm_partners_config_version',
+      help: 'Successful loads of the partners file since start (boot = 1; +1 per accepted reload)',
+      registers,
+      collect() {
+        this.set(source.version);
+      },
+    });
+    new Gauge({
+      name: 'dynamorm_partners_config_info',
+      help: 'The partners file in force: sha256 of its bytes (first 16 hex digits); always 1',
+      labelNames: ['sha256'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ sha256: source.sha256.slice(0, 16) }, 1);
+      },
+    });
+    new Gauge({
+      name: 'dynamorm_partners_config_last_reload_timestamp_seconds',
+      help: 'Unix time of the last successful load of the partners file (boot included)',
+      registers,
+      collect() {
+        this.set(source.lastSuccessAt / 1000);
+      },
+    });
+    new Counter({
+      name: 'dynamorm_partners_config_reload_failures_total',
+      help: 'Reloads of the partners file rejected (unreadable or invalid); the running set was kept',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.failures);
+      },
+    });
+    new Gauge({
+      name: 'dynamorm_partners_configured',
+      help: 'Partners in the running set',
+      registers,
+      collect() {
+        this.set(source.partnerCount);
       },
     });
   }

@@ -13,8 +13,10 @@ import { ModelRegistry } from './model/index.js';
 import { openBackend, dynamoClientConfig, type Backend } from './store/backend.js';
 import { bindToDeadline } from './store/deadline-sdk.js';
 import { DataAccess } from './store/data-access.js';
-import { loadPartners } from './store/partners/config.js';
+import { loadPartners, readPartners } from './store/partners/config.js';
 import { PartnerPool } from './store/partners/pool.js';
+import { PartnersReloader } from './store/partners/reload.js';
+import { provisionPartners } from './store/partners/provision.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './store/retry.js';
 import { ensureTables } from './store/tables.js';
 import { idempotencyTableDef, sweepExpired } from './store/idempotency.js';
@@ -117,6 +119,8 @@ export interface Sidecar {
   readonly metrics: Metrics;
   /** Partners' clients, when a partners file is configured. */
   readonly pool: PartnerPool | undefined;
+  /** Re-reads the partners file (on change, and when asked: SIGHUP); undefined without a partners file. */
+  readonly partners: PartnersReloader | undefined;
   readonly url: string;
   close(): Promise<void>;
 }
@@ -124,7 +128,8 @@ export interface Sidecar {
 /** Load models and partners, open the backend, make tables, listen. */
 export async function startSidecar(config: SidecarConfig, logger: FastifyServerOptions['logger'] = false): Promise<Sidecar> {
   const registry = new ModelRegistry(await loadModels(config.schemasDir));
-  const partners = config.partnersFile ? await loadPartners(config.partnersFile) : undefined;
+  const partnersFile = config.partnersFile ? await readPartners(config.partnersFile) : undefined;
+  const partners = partnersFile?.partners;
   const keyring = Keyring.create(config);
   // The KMS and STS clients load only where they are used: a KMS key configured, partners configured.
   if (config.kmsKeyArn || [...(partners?.values() ?? [])].some((p) => p.kmsKeyArn)) await keyring.loadKms();
@@ -140,7 +145,9 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     dataDir: config.dataDir,
   });
   let parts: Parts | undefined;
+  let reloader: PartnersReloader | undefined;
   const closeAll = async () => {
+    reloader?.close();
     parts?.pool?.close();
     parts?.ownKms?.destroy();
     await backend.close();
@@ -175,7 +182,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
         metrics,
         docs: config.docs,
         maxEventLoopDelayMs: config.maxEventLoopDelayMs,
-        readiness: readinessCheck(backend.client, tables[0]?.name, registry, partners?.size),
+        readiness: readinessCheck(backend.client, tables[0]?.name, registry, () => pool?.partnerCount),
       },
       tenancy: {
         header: config.partnerHeader,
@@ -185,6 +192,21 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       },
     });
     for (const warning of keyring.warnings) app.log.warn(warning);
+    if (pool && partnersFile) {
+      reloader = new PartnersReloader({
+        file: config.partnersFile!,
+        pool,
+        sha256: partnersFile.sha256,
+        log: app.log,
+        prepare: async (next, fresh) => {
+          if ([...next.values()].some((p) => p.kmsKeyArn)) await keyring.loadKms();
+          if (config.createTables) await provisionPartners({ sts: sts!, partners: fresh, tables: [...tables, ...own], endpoint: config.dynamodbEndpoint, region: config.region });
+        },
+        forget: (id) => keyring.forget(id),
+      });
+      metrics.watchPartnerReloads(reloader);
+      await reloader.watch();
+    }
     if (backend.recovered) app.log.warn(`rolled back ${backend.recovered} write transaction(s) interrupted by a crash`);
     if (swept) app.log.info(`deleted ${swept} expired idempotency record(s)`);
     if (config.socket) await removeStaleSocket(config.socket);
@@ -200,6 +222,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
       keyring,
       metrics,
       pool,
+      partners: reloader,
       url,
       async close() {
         await app.close();
@@ -304,7 +327,7 @@ function readinessCheck(
   client: DynamoDBClient,
   table: string | undefined,
   registry: ModelRegistry,
-  partners: number | undefined,
+  partners: () => number | undefined,
 ): () => Promise<ReadinessReport> {
   let last: { at: number; report: Promise<{ ok: boolean; detail?: string }> } | undefined;
   const backend = () => {
@@ -323,7 +346,7 @@ function readinessCheck(
     const checks: ReadinessReport['checks'] = {
       models: { ok: registry.list().length > 0, detail: `${registry.list().length} models` },
       backend: table ? await backend() : { ok: true },
-      partners: { ok: true, detail: partners === undefined ? 'none configured' : `${partners} partners` },
+      partners: { ok: true, detail: partners() === undefined ? 'none configured' : `${partners()} partners` },
     };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   };

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SidecarError } from '../errors.js';
 import type { DataAccess } from '../store/data-access.js';
 import { PARTNER_ID } from '../store/partners/config.js';
@@ -22,7 +22,7 @@ export interface TenancyOptions {
   readonly defaultAccess: DataAccess | undefined;
 }
 
-async function resolve(request: FastifyRequest, options: TenancyOptions): Promise<DataAccess> {
+async function resolve(request: FastifyRequest, reply: FastifyReply, options: TenancyOptions): Promise<DataAccess> {
   const raw = request.headers[options.header];
   if (Array.isArray(raw)) throw new SidecarError('ErrInvalidRequest', 400, `send the ${options.header} header once`);
   if (raw === undefined || raw === '') {
@@ -34,7 +34,12 @@ async function resolve(request: FastifyRequest, options: TenancyOptions): Promis
   if (!PARTNER_ID.test(raw) || !options.pool?.has(raw)) {
     throw new SidecarError('ErrUnknownPartner', 403, options.pool ? 'unknown partner' : 'no partners are configured on this sidecar');
   }
-  return options.pool.access(raw);
+  // The lease tells the pool this request uses the partner's clients: a partner removed meanwhile has its clients
+  // closed once its requests are answered, not under them.
+  const lease = await options.pool.lease(raw);
+  if (reply.raw.closed) lease.release();
+  else reply.raw.once('close', lease.release);
+  return lease.access;
 }
 
 /** Picks the partner of each data request from its header and attaches that partner's stores. */
@@ -42,9 +47,9 @@ export function registerTenancy(app: FastifyInstance, options: TenancyOptions): 
   const header = options.header.toLowerCase();
   const opts = { ...options, header };
   app.decorateRequest('dataAccess', null as unknown as DataAccess);
-  app.addHook('preHandler', async (request) => {
+  app.addHook('preHandler', async (request, reply) => {
     const config = (request.routeOptions.config ?? {}) as RouteErrorContext;
     if (!config.op) return;
-    request.dataAccess = await resolve(request, opts);
+    request.dataAccess = await resolve(request, reply, opts);
   });
 }

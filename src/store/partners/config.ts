@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseDmsText } from '../../dms/index.js';
 
@@ -94,12 +95,34 @@ export function parsePartners(text: string, file: string): Map<string, PartnerCo
   return partners;
 }
 
-export async function loadPartners(file: string): Promise<Map<string, PartnerConfig>> {
-  let text: string;
+/** A partners file as read: its partners and the SHA-256 (hex) of its bytes, which names the version in force. */
+export interface PartnersFile {
+  readonly partners: Map<string, PartnerConfig>;
+  readonly sha256: string;
+}
+
+export const partnersDigest = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** The file's text; a read failure is a PartnerConfigError like any other. */
+export async function readPartnersText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     throw new PartnerConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
-  return parsePartners(text, file);
+}
+
+export async function readPartners(file: string): Promise<PartnersFile> {
+  const text = await readPartnersText(file);
+  return { partners: parsePartners(text, file), sha256: partnersDigest(text) };
+}
+
+export async function loadPartners(file: string): Promise<Map<string, PartnerConfig>> {
+  return (await readPartners(file)).partners;
+}
+
+/** Same role, external id, region, duration, KMS key and endpoint: the partner's clients and keys stay valid. */
+export function samePartner(a: PartnerConfig, b: PartnerConfig): boolean {
+  const fields = ['id', 'roleArn', 'externalId', 'region', 'durationSeconds', 'kmsKeyArn', 'endpoint'] as const;
+  return fields.every((f) => a[f] === b[f]);
 }
