@@ -136,7 +136,7 @@ t.test('a transaction whose conditions all pass commits every action', async (t)
     { Update: { TableName: TABLE, Key: key('ok-upd'), UpdateExpression: 'SET n = n + :one', ConditionExpression: 'n = :one', ExpressionAttributeValues: { ':one': N(1) } } },
     { Delete: { TableName: TABLE, Key: key('ok-del'), ConditionExpression: 'attribute_exists(pk)' } },
   ]);
-  t.hasStrict(out, { $metadata: {} });
+  t.same(out, {}, 'an empty answer, as DynamoDB gives');
   t.same(await get('ok-put'), { ...key('ok-put'), v: S('new') });
   t.same((await get('ok-upd'))?.n, N(2));
   t.equal(await get('ok-del'), undefined);
@@ -186,7 +186,7 @@ t.test('request validation', async (t) => {
   t.equal(unused.name, 'ValidationException', 'an unused expression value');
 
   const hundred = await transact(many.slice(0, 100));
-  t.hasStrict(hundred, { $metadata: {} }, '100 items are allowed');
+  t.same(hundred, {}, '100 items are allowed');
   t.ok(await get('many-99'));
 });
 
