@@ -9,7 +9,7 @@ import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { CommandView } from './command-view.js';
-import { LeanDynamoClient, regionalEndpoint, type CallRecord, type LeanClientOptions } from './dataplane/client.js';
+import { LeanDynamoClient, type CallRecord, type LeanClientOptions } from './dataplane/client.js';
 import type { CredentialProvider } from './dataplane/credentials.js';
 import type { DataPlane } from './dataplane/port.js';
 import { EmbeddedDataPlane } from './embedded/client.js';
@@ -262,7 +262,7 @@ export async function openBackend(options: BackendOptions): Promise<Backend> {
     kind: 'external',
     endpoint: options.endpoint,
     dataPlane: client,
-    tables: { describe: client, control: control.get, where: whereOf(options.endpoint ?? regionalEndpoint(options.region), options.region) },
+    tables: { describe: client, control: control.get, where: whereOf(options.endpoint, options.region) },
     client: new CommandView(client, control.get),
     async close() {
       client.close();
