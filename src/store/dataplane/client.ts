@@ -39,8 +39,22 @@ export interface LeanClientOptions {
 }
 
 const require = createRequire(import.meta.url);
-/** src/store/dataplane and dist/store/dataplane are both three levels below the package root. */
-const VERSION = (require('../../../package.json') as { version: string }).version;
+/**
+ * src/store/dataplane and dist/store/dataplane are three levels below the package root, the bundle
+ * (dist-lambda/cli.mjs) one; a Lambda layer has no package.json at all.
+ */
+function packageVersion(): string {
+  for (const path of ['../../../package.json', '../package.json']) {
+    try {
+      const pkg = require(path) as { name?: string; version?: string };
+      if (pkg.name === 'dynamorm-sidecar' && pkg.version) return pkg.version;
+    } catch {
+      // Not there: the next candidate.
+    }
+  }
+  return 'unknown';
+}
+const VERSION = packageVersion();
 export const USER_AGENT = `dynamorm-sidecar/${VERSION} lean-dataplane node/${process.versions.node}`;
 
 const TARGET_PREFIX = 'DynamoDB_20120810.';
