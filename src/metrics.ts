@@ -1,7 +1,5 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallCounters, CacheStats } from './crypto/index.js';
-import { THROTTLES } from './store/backend-errors.js';
 
 
 export interface CryptoSources {
@@ -219,32 +217,5 @@ export class Metrics {
     this.#dynamo.inc({ operation: call.operation, outcome: call.outcome });
     if (call.attempts > 1) this.#dynamoRetries.inc({ operation: call.operation }, call.attempts - 1);
     this.#dynamoLatency.observe({ operation: call.operation }, call.seconds);
-  }
-
-  /** Count and time every call a DynamoDB client makes, its SDK retries and throttles. */
-  instrument(client: DynamoDBClient): void {
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
-        const started = performance.now();
-        const timed = () => this.#dynamoLatency.observe({ operation }, (performance.now() - started) / 1000);
-        try {
-          const out = await next(args);
-          const attempts = (out.output as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
-          if (attempts > 1) this.#dynamoRetries.inc({ operation }, attempts - 1);
-          this.#dynamo.inc({ operation, outcome: 'ok' });
-          timed();
-          return out;
-        } catch (err) {
-          const name = (err as Error).name;
-          this.#dynamo.inc({ operation, outcome: THROTTLES.has(name) ? 'throttled' : 'error' });
-          const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
-          if (attempts > 1) this.#dynamoRetries.inc({ operation }, attempts - 1);
-          timed();
-          throw err;
-        }
-      },
-      { step: 'initialize', name: 'dynamormMetrics', override: true },
-    );
   }
 }

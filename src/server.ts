@@ -2,7 +2,6 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { ConfigError, type SidecarConfig } from './config.js';
@@ -10,8 +9,9 @@ import { loadModels } from './dms/index.js';
 import { SidecarError } from './errors.js';
 import { Keyring } from './keys.js';
 import { ModelRegistry } from './model/index.js';
-import { openBackend, dynamoClientConfig, type Backend } from './store/backend.js';
-import { bindToDeadline } from './store/deadline-sdk.js';
+import { openBackend, dynamoClientConfig, lazyControlClient, leanClientOptions, whereOf, type Backend } from './store/backend.js';
+import { LeanDynamoClient, type CallRecord } from './store/dataplane/client.js';
+import type { DataPlane } from './store/dataplane/port.js';
 import { DataAccess } from './store/data-access.js';
 import { loadPartners, readPartners } from './store/partners/config.js';
 import { PartnerPool } from './store/partners/pool.js';
@@ -26,7 +26,6 @@ import { decodeRoutes } from './http/decode.js';
 import { healthRoutes } from './http/health.js';
 import { opsRoutes, registerLoadShedding, registerRequestMetrics, type OpsOptions, type ReadinessReport } from './http/ops.js';
 import { Metrics } from './metrics.js';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { itemRoutes } from './http/items.js';
 import { registerJsonBody } from './http/json-body.js';
 import { registerDeadlines } from './http/deadline.js';
@@ -138,11 +137,14 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     : undefined;
   // Span export (OTEL_EXPORTER_OTLP_ENDPOINT): the OpenTelemetry SDK loads only then.
   const tracing = await startTracing();
+  // The metrics exist once the backend is open (assemble): calls made before (boot) are not counted.
+  let onCall: ((call: CallRecord) => void) | undefined;
   const backend = await openBackend({
     kind: config.backend,
     endpoint: config.dynamodbEndpoint,
     region: config.region,
     dataDir: config.dataDir,
+    onCall: (call) => onCall?.(call),
   });
   let parts: Parts | undefined;
   let reloader: PartnersReloader | undefined;
@@ -157,18 +159,19 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
   try {
     parts = assemble(config, registry, partners, sts, keyring, backend);
     const { metrics, pool, defaultAccess } = parts;
+    onCall = (call) => metrics.dynamoCall(call);
     const embedded = backend.kind === 'embedded';
     const tables = registry.tables();
     // The idempotency table is checked after the models' (a boot without tables names those first), and required
     // at boot rather than at the first keyed transaction: a missing table fails fast, not in production traffic.
     const own = [idempotencyTableDef(config.idempotencyTable)];
-    await ensureTables(backend.client, tables, { create: embedded || config.createTables, enableTtl: !embedded });
-    await ensureTables(backend.client, own, { create: embedded || config.createTables, enableTtl: !embedded });
+    await ensureTables(backend.tables, tables, { create: embedded || config.createTables, enableTtl: !embedded });
+    await ensureTables(backend.tables, own, { create: embedded || config.createTables, enableTtl: !embedded });
     // dynalite has no TTL: expired idempotency records go at each boot instead.
-    const swept = embedded ? await sweepExpired(backend.client, config.idempotencyTable, Date.now()) : 0;
+    const swept = embedded ? await sweepExpired(backend.dataPlane, config.idempotencyTable, Date.now()) : 0;
     if (pool && config.createTables) {
       for (const id of partners!.keys()) {
-        await ensureTables((await pool.access(id)).client, [...tables, ...own], { create: true, enableTtl: true });
+        await ensureTables((await pool.access(id)).tables!, [...tables, ...own], { create: true, enableTtl: true });
       }
     }
     const app = await buildApp({
@@ -182,7 +185,7 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
         metrics,
         docs: config.docs,
         maxEventLoopDelayMs: config.maxEventLoopDelayMs,
-        readiness: readinessCheck(backend.client, tables[0]?.name, registry, () => pool?.partnerCount),
+        readiness: readinessCheck(backend.tables.describe, tables[0]?.name, registry, () => pool?.partnerCount),
       },
       tenancy: {
         header: config.partnerHeader,
@@ -283,11 +286,11 @@ function assemble(
       return keyring.cacheCount;
     },
   });
-  metrics.instrument(backend.client);
   const retry: RetryPolicy = { ...DEFAULT_RETRY, deadlineMs: config.retryDeadlineMs };
-  const accessFor = (client: DynamoDBClient, crypto: ReturnType<Keyring['crypto']>, partner?: string) =>
+  const accessFor = (client: DataPlane, crypto: ReturnType<Keyring['crypto']>, partner?: string, tables?: Backend['tables']) =>
     new DataAccess({
       client,
+      ...(tables ? { tables } : {}),
       crypto,
       registry,
       retry,
@@ -296,7 +299,7 @@ function assemble(
       onUnprocessed: (model, op, count) => metrics.unprocessed(model, op, count),
     });
   const ownKms = config.kmsKeyArn ? keyring.kmsClient(config.region) : undefined;
-  const defaultAccess = accessFor(backend.client, keyring.crypto(ownKms, config.kmsKeyArn));
+  const defaultAccess = accessFor(backend.dataPlane, keyring.crypto(ownKms, config.kmsKeyArn), undefined, backend.tables);
   const pool = partners && sts
     ? new PartnerPool({
         partners,
@@ -305,13 +308,16 @@ function assemble(
         sts,
         build: (partner, credentials) => {
           const region = partner.region ?? config.region;
-          const client = bindToDeadline(traceAwsClient(new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? config.dynamodbEndpoint, region, credentials.provide)), 'DynamoDB'));
-          metrics.instrument(client);
+          const endpoint = partner.endpoint ?? config.dynamodbEndpoint;
+          const client = new LeanDynamoClient(leanClientOptions(endpoint, region, credentials.provide, (call) => metrics.dynamoCall(call)));
+          const control = lazyControlClient(() => dynamoClientConfig(endpoint, region, credentials.provide));
+          const tables = { describe: client, control: control.get, where: whereOf(endpoint, region) };
           const kms = partner.kmsKeyArn ? keyring.kmsClient(region, credentials.provide) : undefined;
           return {
-            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn, partner.id), partner.id),
+            access: accessFor(client, keyring.crypto(kms, partner.kmsKeyArn, partner.id), partner.id, tables),
             close: () => {
-              client.destroy();
+              client.close();
+              control.destroy();
               kms?.destroy();
             },
           };
@@ -324,7 +330,7 @@ function assemble(
 
 /** Ready when models are loaded, the backend answers (checked at most every 2 s) and partners (if any) loaded. */
 function readinessCheck(
-  client: DynamoDBClient,
+  client: Backend['tables']['describe'],
   table: string | undefined,
   registry: ModelRegistry,
   partners: () => number | undefined,
@@ -332,8 +338,13 @@ function readinessCheck(
   let last: { at: number; report: Promise<{ ok: boolean; detail?: string }> } | undefined;
   const backend = () => {
     if (!last || Date.now() - last.at > 2_000) {
-      const report = client
-        .send(new DescribeTableCommand({ TableName: table }), { abortSignal: AbortSignal.timeout(2_000) })
+      // The lean client's DescribeTable: no SDK needed; a store that does not answer in 2 s is not ready.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error('no answer in 2 s'), { name: 'TimeoutError' })), 2_000);
+      });
+      const report = Promise.race([client.DescribeTable({ TableName: table! }), timeout])
+        .finally(() => clearTimeout(timer))
         .then(
           () => ({ ok: true }),
           (err: Error) => ({ ok: false, detail: `DescribeTable ${table} failed: ${err.name}` }),

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../src/codec/attribute-value.js';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { SidecarError } from '../src/errors.js';
 import { decodePayload, encodePayload } from '../src/crypto/payload.js';
@@ -23,7 +23,9 @@ type Tap = Test;
 type Item = Record<string, AttributeValue>;
 
 const CANARY = 'CANARY-7f3a-plaintext-must-not-leak';
-const enc = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
+/** Text as a binary value of the JSON protocol (base64). */
+const enc = (s: string): string => Buffer.from(s).toString('base64');
+const b64 = (bytes: number[] | Uint8Array): string => Buffer.from(bytes).toString('base64');
 
 /** Runs fn (sync or async) and asserts a SidecarError with `code`; returns it. Checks no leak of `secrets`. */
 async function expectError(t: Tap, fn: () => unknown, code: string, secrets: string[] = [CANARY], status = 500): Promise<SidecarError> {
@@ -45,13 +47,14 @@ async function expectError(t: Tap, fn: () => unknown, code: string, secrets: str
   return e;
 }
 
-/** Deep comparison of AttributeValues that treats Uint8Array/Buffer alike. */
-function norm(av: unknown): unknown {
+/** Deep comparison of AttributeValues by the bytes of their binaries (base64 under B and BS, or bytes). */
+function norm(av: unknown, key?: string): unknown {
   if (av instanceof Uint8Array) return { bytes: Buffer.from(av).toString('hex') };
-  if (Array.isArray(av)) return av.map(norm);
+  if (typeof av === 'string' && (key === 'B' || key === 'BS')) return { bytes: Buffer.from(av, 'base64').toString('hex') };
+  if (Array.isArray(av)) return av.map((v) => norm(v, key === 'BS' ? 'BS' : undefined));
   if (av && typeof av === 'object') {
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(av)) Object.defineProperty(out, k, { value: norm((av as Record<string, unknown>)[k]), enumerable: true });
+    for (const k of Object.keys(av)) Object.defineProperty(out, k, { value: norm((av as Record<string, unknown>)[k], k), enumerable: true });
     return out;
   }
   return av;
@@ -94,10 +97,10 @@ t.test('test vector (shared with the DynamORM SDKs)', async (t) => {
   const m = env.M!;
   t.same(Object.keys(m).sort(), ['ct', 'edk', 'nonce', 'v']);
   t.same(m.v, { N: '1' });
-  t.equal(Buffer.from(m.edk.B!).toString(), 'edk');
-  t.equal(Buffer.from(m.nonce.B!).toString('hex'), '00'.repeat(12));
+  t.equal(Buffer.from(m.edk.B!, 'base64').toString(), 'edk');
+  t.equal(Buffer.from(m.nonce.B!, 'base64').toString('hex'), '00'.repeat(12));
   t.equal(
-    Buffer.from(m.ct.B!).toString('hex'),
+    Buffer.from(m.ct.B!, 'base64').toString('hex'),
     'c417ecfe4f19509dbf5be1674b06b52ec5ebecd5e6ed518eee595a95db189b076c8415942f37a9744bbd',
   );
   t.same(openAttribute('secret', env, KEY32), { S: 'top-secret' });
@@ -112,7 +115,7 @@ t.test('payload bytes', async (t) => {
     [{ N: '12' }, '{"t":"N","n":"12"}'],
     [{ N: '-1.5e-7' }, '{"t":"N","n":"-1.5e-7"}'],
     [{ B: enc('hi?') }, '{"t":"B","b":"aGk/"}'],
-    [{ B: new Uint8Array([0xfb, 0xff]) }, '{"t":"B","b":"+/8="}'],
+    [{ B: b64([0xfb, 0xff]) }, '{"t":"B","b":"+/8="}'],
     [{ BOOL: true }, '{"t":"BOOL","bool":true}'],
     [{ BOOL: false }, '{"t":"BOOL","bool":false}'],
     [{ NULL: true }, '{"t":"NULL","null":true}'],
@@ -141,19 +144,19 @@ const ALL_TYPES: Record<string, AttributeValue> = {
   Sempty: { S: '' },
   N: { N: '12345678901234567890123456789012345678' },
   Nneg: { N: '-0.000001' },
-  B: { B: new Uint8Array([0, 1, 2, 255]) },
-  Bempty: { B: new Uint8Array() },
+  B: { B: b64([0, 1, 2, 255]) },
+  Bempty: { B: '' },
   BOOLt: { BOOL: true },
   BOOLf: { BOOL: false },
   NULL: { NULL: true },
   SS: { SS: ['a', 'b', CANARY] },
   NS: { NS: ['1', '2.5', '-3e10'] },
-  BS: { BS: [new Uint8Array([1]), new Uint8Array([2, 3])] },
+  BS: { BS: [b64([1]), b64([2, 3])] },
   Lempty: { L: [] },
   Mempty: { M: {} },
   nested: {
     M: {
-      list: { L: [{ S: 'a' }, { M: { deep: { L: [{ NULL: true }, { BS: [new Uint8Array([9])] }] } } }, { L: [] }] },
+      list: { L: [{ S: 'a' }, { M: { deep: { L: [{ NULL: true }, { BS: [b64([9])] }] } } }, { L: [] }] },
       map: { M: { n: { N: '1' }, b: { BOOL: false } } },
       ss: { SS: ['x'] },
     },
@@ -171,8 +174,8 @@ t.test('round trips of every type through payload and envelope', async (t) => {
   // nonces are fresh per value
   const a = sealAttribute('x', { S: 'same' }, key);
   const b = sealAttribute('x', { S: 'same' }, key);
-  t.not(Buffer.from(a.M!.nonce.B!).toString('hex'), Buffer.from(b.M!.nonce.B!).toString('hex'));
-  t.not(Buffer.from(a.M!.ct.B!).toString('hex'), Buffer.from(b.M!.ct.B!).toString('hex'));
+  t.not(Buffer.from(a.M!.nonce.B!, 'base64').toString('hex'), Buffer.from(b.M!.nonce.B!, 'base64').toString('hex'));
+  t.not(Buffer.from(a.M!.ct.B!, 'base64').toString('hex'), Buffer.from(b.M!.ct.B!, 'base64').toString('hex'));
 });
 
 t.test('__proto__ and other prototype-ish map keys', async (t) => {
@@ -265,7 +268,7 @@ t.test('decoding rejects anything that is not exactly a typed value', async (t) 
 
 function clone(env: AttributeValue): AttributeValue {
   const m = env.M!;
-  return { M: { v: { ...m.v }, edk: { B: new Uint8Array(m.edk.B!) }, nonce: { B: new Uint8Array(m.nonce.B!) }, ct: { B: new Uint8Array(m.ct.B!) } } };
+  return { M: { v: { ...m.v }, edk: { B: m.edk.B! }, nonce: { B: m.nonce.B! }, ct: { B: m.ct.B! } } };
 }
 
 t.test('tampering with any envelope field → ErrInvalidEncryptedEnvelope, no plaintext in errors', async (t) => {
@@ -273,8 +276,11 @@ t.test('tampering with any envelope field → ErrInvalidEncryptedEnvelope, no pl
   const value: AttributeValue = { S: CANARY };
   const env = sealAttribute('ssn', value, key);
   t.same(openAttribute('ssn', clone(env), key.plaintext), value, 'untampered opens');
-  const flip = (b: Uint8Array, i: number): void => {
+  const bytes = (b: string | undefined) => Buffer.from(b ?? '', 'base64');
+  const flip = (m: Record<string, AttributeValue>, field: string, i: number): void => {
+    const b = bytes(m[field].B);
     b[i < 0 ? b.length + i : i] ^= 0x01;
+    m[field] = { B: b.toString('base64') };
   };
   const mutations: Record<string, (m: Record<string, AttributeValue>) => void> = {
     'v = 2': (m) => (m.v = { N: '2' }),
@@ -282,17 +288,17 @@ t.test('tampering with any envelope field → ErrInvalidEncryptedEnvelope, no pl
     'v as S': (m) => (m.v = { S: '1' }),
     'v missing': (m) => delete m.v,
     'edk as S': (m) => (m.edk = { S: 'x' }),
-    'edk empty': (m) => (m.edk = { B: new Uint8Array() }),
+    'edk empty': (m) => (m.edk = { B: '' }),
     'edk missing': (m) => delete m.edk,
-    'nonce flipped': (m) => flip(m.nonce.B!, 0),
-    'nonce 11 bytes': (m) => (m.nonce = { B: m.nonce.B!.subarray(0, 11) }),
-    'nonce 16 bytes': (m) => (m.nonce = { B: new Uint8Array(16) }),
+    'nonce flipped': (m) => flip(m, 'nonce', 0),
+    'nonce 11 bytes': (m) => (m.nonce = { B: bytes(m.nonce.B).subarray(0, 11).toString('base64') }),
+    'nonce 16 bytes': (m) => (m.nonce = { B: Buffer.alloc(16).toString('base64') }),
     'nonce missing': (m) => delete m.nonce,
-    'ct first byte': (m) => flip(m.ct.B!, 0),
-    'tag last byte': (m) => flip(m.ct.B!, -1),
-    'tag truncated': (m) => (m.ct = { B: m.ct.B!.subarray(0, m.ct.B!.length - 1) }),
-    'ct shorter than tag': (m) => (m.ct = { B: new Uint8Array(15) }),
-    'ct extended': (m) => (m.ct = { B: new Uint8Array([...m.ct.B!, 0]) }),
+    'ct first byte': (m) => flip(m, 'ct', 0),
+    'tag last byte': (m) => flip(m, 'ct', -1),
+    'tag truncated': (m) => (m.ct = { B: bytes(m.ct.B).subarray(0, bytes(m.ct.B).length - 1).toString('base64') }),
+    'ct shorter than tag': (m) => (m.ct = { B: Buffer.alloc(15).toString('base64') }),
+    'ct extended': (m) => (m.ct = { B: Buffer.concat([bytes(m.ct.B), Buffer.from([0])]).toString('base64') }),
     'ct as BS': (m) => (m.ct = { BS: [m.ct.B!] }),
     'ct missing': (m) => delete m.ct,
     'extra field': (m) => (m[CANARY] = { S: CANARY }),
@@ -636,7 +642,7 @@ t.test('ItemCrypto round trip, caching, whole-item failure', async (t) => {
   t.same(norm(opened), norm(item));
 
   const value = await ic.encryptValue(USER, 'ssn', { SS: ['a', CANARY] });
-  t.same(norm(openAttribute('ssn', value, await new CachingKeyProvider(local).plaintextFor(value.M!.edk.B!))), norm({ SS: ['a', CANARY] }));
+  t.same(norm(openAttribute('ssn', value, await new CachingKeyProvider(local).plaintextFor(Buffer.from(value.M!.edk.B!, 'base64')))), norm({ SS: ['a', CANARY] }));
 
   // ≤ 1 provider call per 1,000 encrypted writes (and reads of our own writes need none)
   const before = { ...local.counters };
@@ -648,7 +654,9 @@ t.test('ItemCrypto round trip, caching, whole-item failure', async (t) => {
 
   // whole item fails: one tampered attribute, the others fine
   const tampered = { ...sealed, notes: clone(sealed.notes) };
-  tampered.notes.M!.ct.B![0] ^= 1;
+  const ct = Buffer.from(tampered.notes.M!.ct.B!, 'base64');
+  ct[0] ^= 1;
+  tampered.notes.M!.ct = { B: ct.toString('base64') };
   const e = await expectError(t, () => ic.decryptItem(USER, tampered), 'ErrInvalidEncryptedEnvelope');
   t.match(e.detail, /attribute notes/);
   // a plaintext value in an encrypted attribute is refused

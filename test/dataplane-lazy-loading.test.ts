@@ -1,6 +1,7 @@
 // What a sidecar loads at boot (counted by a module hook in the real CLI process): the KMS client only with a KMS key,
 // the STS client only with partners, Swagger UI and @fastify/swagger's document builder only once /docs or
-// /openapi.* is asked for, dynalite only for the embedded store.
+// /openapi.* is asked for, dynalite only for the embedded store; on the aws backend without --create-tables,
+// @aws-sdk/client-dynamodb not at all, requests of every kind included (the lean data-plane client serves them).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,13 +18,17 @@ const HEAVY = {
   specBuilder: /@fastify\/swagger\/lib\/spec\//,
   dynalite: /^dynalite\//,
   otel: /@opentelemetry\/(sdk-trace-base|sdk-trace|exporter-trace-otlp-http|otlp-exporter-base|resources)\//,
+  dynamodb: /@aws-sdk\/client-dynamodb\//,
 };
 
 /** Span export stays off whatever the host's environment says. */
 const NO_OTEL = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
 
+/** A request made before the sidecar stops: a GET path, or a method, path and JSON body. */
+type Request = string | { method: string; path: string; body?: unknown };
+
 /** Boot the CLI with `env`, make `requests`, stop it; the module files it had loaded by then. */
-async function loaded(env: Record<string, string>, requests: string[] = []): Promise<string[]> {
+async function loaded(env: Record<string, string>, requests: Request[] = []): Promise<string[]> {
   const cli = launchCli(['--host', '127.0.0.1', '--port', '0'], cliEnv({ LOG_LEVEL: 'info', NODE_OPTIONS: `--import ${HOOK}`, COUNT_MODULES_FILES: '1', ...env }));
   let url: string | undefined;
   for (let i = 0; i < 600 && !url; i++) {
@@ -33,8 +38,12 @@ async function loaded(env: Record<string, string>, requests: string[] = []): Pro
   }
   if (!url) throw new Error(`the sidecar did not start: ${cli.err()}${cli.out()}`);
   for (const request of requests) {
-    const res = await fetch(url + request);
-    if (res.status !== 200) throw new Error(`${request}: ${res.status}`);
+    const { method, path: at, body } = typeof request === 'string' ? { method: 'GET', path: request, body: undefined } : request;
+    const res = await fetch(url + at, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    if (res.status !== 200 && res.status !== 201) throw new Error(`${method} ${at}: ${res.status} ${await res.text()}`);
     await res.arrayBuffer();
   }
   cli.child.kill('SIGTERM');
@@ -94,6 +103,27 @@ withTool(t, tools.moto(), 'aws backend (moto)', async (t) => {
     t.ok(has(files, HEAVY.kms), 'KMS client loaded for the configured key');
     t.notOk(has(files, HEAVY.dynalite), 'no dynalite');
     t.notOk(has(files, HEAVY.sts), 'no STS client without partners');
+  });
+
+  await t.test('tables made, then without --create-tables: every request kind served without the DynamoDB SDK', async (t) => {
+    const pk = `LAZY#${process.pid}`;
+    const user = { PK: pk, SK: 'PROFILE', email: 'lazy@example.com' };
+    const key = { PK: pk, SK: 'PROFILE' };
+    // The tables exist from the KMS boot above; this boot only checks them (lean DescribeTable).
+    const files = await loaded({ ...aws, CREATE_TABLES: 'false' }, [
+      { method: 'POST', path: '/v1/models/User/items', body: user },
+      `/v1/models/User/items/${encodeURIComponent(pk)}/PROFILE`,
+      { method: 'POST', path: '/v1/models/User/query', body: { partition: pk } },
+      { method: 'POST', path: '/v1/models/User/batch-write', body: { puts: [{ ...user, SK: 'OTHER' }] } },
+      { method: 'POST', path: '/v1/models/User/batch-get', body: { keys: [key, { PK: pk, SK: 'OTHER' }] } },
+      { method: 'POST', path: '/v1/transactions/write', body: { items: [{ op: 'put', model: 'User', item: { ...user, SK: 'TX' } }] } },
+      { method: 'POST', path: '/v1/transactions/get', body: { items: [{ model: 'User', key }] } },
+      '/readyz',
+    ]);
+    t.ok(files.length > 100, `the hook counted the modules (${files.length})`);
+    t.notOk(has(files, HEAVY.dynamodb), 'no @aws-sdk/client-dynamodb');
+    t.notOk(has(files, HEAVY.dynalite), 'no dynalite');
+    t.notOk(has(files, HEAVY.kms), 'no KMS client');
   });
 
   await t.test('with partners: the STS client, no KMS client', async (t) => {

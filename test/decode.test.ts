@@ -1,5 +1,6 @@
 import t from 'tap';
-import { DescribeTableCommand, GetItemCommand, UpdateTableCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, GetItemCommand, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../src/codec/attribute-value.js';
 import { signatureHeaders } from '../src/store/dataplane/sigv4.js';
 import { forEachBackend } from './helpers/backends.js';
 import { startTestSidecar, type TestSidecar } from './helpers/sidecar.js';
@@ -11,10 +12,11 @@ const BIG = '12345678901234567890123456789012345678';
 
 type Wire = Record<string, unknown>;
 
-/** An SDK attribute value as DynamoDB JSON (what a stream record carries). */
+/** A raw attribute value (binaries base64 already, as the backend's data plane returns them) as a stream record carries it. */
 function wire(av: AttributeValue): unknown {
-  if (av.B !== undefined) return { B: Buffer.from(av.B).toString('base64') };
-  if (av.BS !== undefined) return { BS: av.BS.map((b) => Buffer.from(b).toString('base64')) };
+  const b64 = (b: string | Uint8Array) => (typeof b === 'string' ? b : Buffer.from(b).toString('base64'));
+  if (av.B !== undefined) return { B: b64(av.B) };
+  if (av.BS !== undefined) return { BS: av.BS.map(b64) };
   if (av.L !== undefined) return { L: av.L.map(wire) };
   if (av.M !== undefined) return { M: wireItem(av.M) };
   const [type, value] = Object.entries(av).find(([, v]) => v !== undefined)!;

@@ -12,11 +12,10 @@ import {
   PutItemCommand,
   TransactWriteItemsCommand,
   waitUntilTableExists,
-  type AttributeValue,
-  type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import t from 'tap';
-import { openBackend } from '../src/store/backend.js';
+import { openBackend, type Backend } from '../src/store/backend.js';
+import type { AttributeValue } from '../src/codec/attribute-value.js';
 import { IntentJournal } from '../src/store/embedded/journal.js';
 
 const TABLE = 'recovery';
@@ -24,17 +23,19 @@ const dataDir = mkdtempSync(join(tmpdir(), 'dynamorm-recovery-'));
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
 const intents = () => readdirSync(dataDir).filter((n) => n.startsWith('txn-intent-'));
 
-const key = (pk: string) => ({ pk: { S: pk }, sk: { B: new Uint8Array([0, 255, 7]) } });
+// Binaries as the JSON protocol (and so the journal) carries them: standard base64.
+const b64 = (bytes: number[]) => Buffer.from(bytes).toString('base64');
+const key = (pk: string) => ({ pk: { S: pk }, sk: { B: b64([0, 255, 7]) } });
 const before = {
   ...key('changed'),
-  blob: { B: new Uint8Array([1, 2, 3, 250]) },
-  set: { BS: [new Uint8Array([9]), new Uint8Array([8, 8])] },
-  nested: { M: { $b: { S: 'not binary' }, list: { L: [{ N: '1' }, { B: new Uint8Array([4]) }] } } },
+  blob: { B: b64([1, 2, 3, 250]) },
+  set: { BS: [b64([9]), b64([8, 8])] },
+  nested: { M: { $b: { S: 'not binary' }, list: { L: [{ N: '1' }, { B: b64([4]) }] } } },
   name: { S: 'before' },
 };
 
-async function get(client: DynamoDBClient, pk: string): Promise<Record<string, AttributeValue> | undefined> {
-  return (await client.send(new GetItemCommand({ TableName: TABLE, Key: key(pk), ConsistentRead: true }))).Item;
+async function get(client: Backend['client'], pk: string): Promise<Record<string, AttributeValue> | undefined> {
+  return (await client.send(new GetItemCommand({ TableName: TABLE, Key: key(pk), ConsistentRead: true }))).Item as Record<string, AttributeValue> | undefined;
 }
 
 t.test('an intent left by a crash is rolled back at open', async (t) => {
@@ -53,7 +54,7 @@ t.test('an intent left by a crash is rolled back at open', async (t) => {
       ],
     }),
   );
-  await waitUntilTableExists({ client: first.client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { TableName: TABLE });
+  await waitUntilTableExists({ client: await first.tables.control(), maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { TableName: TABLE });
   await first.client.send(new PutItemCommand({ TableName: TABLE, Item: before }));
   await first.client.send(new PutItemCommand({ TableName: TABLE, Item: { ...key('deleted'), name: { S: 'kept' } } }));
 

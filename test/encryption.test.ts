@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../src/codec/attribute-value.js';
 import t, { type Test } from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startSidecar } from '../src/server.js';
@@ -44,9 +45,14 @@ const user = (pk: string, extra: Json = {}, sk = 'PROFILE'): Json => ({
   ...extra,
 });
 
+/** Bytes of a binary value as the JSON protocol carries it (base64). */
+const bytes = (b: string | undefined): Buffer => Buffer.from(b ?? '', 'base64');
+
 /** Text of a raw DynamoDB item in which binary values appear byte for byte (so plaintext inside them would show). */
 function rawText(item: unknown): string {
-  return JSON.stringify(item, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v));
+  return JSON.stringify(item, (k, v: unknown) =>
+    k === 'B' && typeof v === 'string' ? bytes(v).toString('latin1') : k === 'BS' && Array.isArray(v) ? v.map((b) => bytes(b).toString('latin1')) : v,
+  );
 }
 
 function isEnvelope(t: Test, av: AttributeValue | undefined, what: string): void {
@@ -54,9 +60,9 @@ function isEnvelope(t: Test, av: AttributeValue | undefined, what: string): void
   if (!t.ok(m, `${what}: stored as a map (M)`)) return;
   t.same(Object.keys(m!).sort(), ['ct', 'edk', 'nonce', 'v'], `${what}: exactly v, edk, nonce, ct`);
   t.equal(m!.v?.N, '1', `${what}: v = N "1"`);
-  t.ok(m!.edk?.B instanceof Uint8Array && m!.edk.B.byteLength > 0, `${what}: edk is non-empty binary`);
-  t.equal(m!.nonce?.B?.byteLength, 12, `${what}: 12-byte nonce`);
-  t.ok((m!.ct?.B?.byteLength ?? 0) >= 16, `${what}: ct holds at least the tag`);
+  t.ok(typeof m!.edk?.B === 'string' && bytes(m!.edk.B).length > 0, `${what}: edk is non-empty binary`);
+  t.equal(bytes(m!.nonce?.B).length, 12, `${what}: 12-byte nonce`);
+  t.ok(bytes(m!.ct?.B).length >= 16, `${what}: ct holds at least the tag`);
 }
 
 
@@ -398,23 +404,24 @@ t.test('tampered envelopes fail the whole read', async (t) => {
   const original = await raw(pk);
   const env = original!.taxId.M!;
   const medEnv = original!.medical;
-  const flip = (b: Uint8Array | undefined, at = 0): Uint8Array => {
-    const out = Buffer.from(b ?? []);
+  const flip = (b: string | undefined, at = 0): string => {
+    const out = bytes(b);
     const i = at < 0 ? out.length + at : at;
     out[i] ^= 0x01;
-    return new Uint8Array(out);
+    return out.toString('base64');
   };
+  const cut = (b: string | undefined, length: number): string => bytes(b).subarray(0, length).toString('base64');
   const variants: Array<[string, 'taxId' | 'medical', AttributeValue]> = [
     ['v = N "2"', 'taxId', { M: { ...env, v: { N: '2' } } }],
     ['v as a string', 'taxId', { M: { ...env, v: { S: '1' } } }],
     ['edk: one bit flipped', 'taxId', { M: { ...env, edk: { B: flip(env.edk.B) } } }],
-    ['edk: truncated', 'taxId', { M: { ...env, edk: { B: env.edk.B!.subarray(0, 10) } } }],
+    ['edk: truncated', 'taxId', { M: { ...env, edk: { B: cut(env.edk.B, 10) } } }],
     ['edk as a string', 'taxId', { M: { ...env, edk: { S: 'abc' } } }],
     ['nonce: one bit flipped', 'taxId', { M: { ...env, nonce: { B: flip(env.nonce.B) } } }],
-    ['nonce: 11 bytes', 'taxId', { M: { ...env, nonce: { B: env.nonce.B!.subarray(0, 11) } } }],
+    ['nonce: 11 bytes', 'taxId', { M: { ...env, nonce: { B: cut(env.nonce.B, 11) } } }],
     ['ct: first byte flipped', 'taxId', { M: { ...env, ct: { B: flip(env.ct.B) } } }],
     ['ct: tag byte flipped', 'taxId', { M: { ...env, ct: { B: flip(env.ct.B, -1) } } }],
-    ['ct: shorter than the tag', 'taxId', { M: { ...env, ct: { B: env.ct.B!.subarray(0, 15) } } }],
+    ['ct: shorter than the tag', 'taxId', { M: { ...env, ct: { B: cut(env.ct.B, 15) } } }],
     ['ct: missing', 'taxId', { M: { v: env.v, edk: env.edk, nonce: env.nonce } }],
     ['extra field', 'taxId', { M: { ...env, extra: { S: 'x' } } }],
     ['plaintext stored instead of an envelope', 'taxId', { S: CANARY }],

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ConfigError, defaultMaxConnections, loadConfig, openFilesLimit } from '../src/config.js';
-import type { EmbeddedDynamoClient } from '../src/store/embedded/client.js';
+import type { EmbeddedDataPlane } from '../src/store/embedded/client.js';
 import { cliEnv, launchCli } from './helpers/cli.js';
 import { baseConfig, startTestSidecar, send } from './helpers/sidecar.js';
 import { startSidecar } from '../src/server.js';
@@ -225,9 +225,7 @@ t.test('the embedded store is served on a socket in a directory only this user c
   const s = await startSidecar({ ...baseConfig });
   t.teardown(() => s.close());
   t.equal(s.backend.endpoint, undefined, 'no TCP endpoint unless exposed');
-  // NodeHttpHandler keeps its resolved settings in `config` once it has sent a request (table checks at boot did).
-  const handler = s.backend.client.config.requestHandler as unknown as { config?: { httpAgent?: { options?: { socketPath?: string } } } };
-  const viaHandler = handler.config?.httpAgent?.options?.socketPath;
+  const viaHandler = (s.backend.dataPlane as EmbeddedDataPlane).store.socketPath;
   t.ok(viaHandler, `the client dials a Unix socket (${viaHandler})`);
   if (viaHandler) {
     t.ok(statSync(viaHandler).isSocket(), 'it is a socket');
@@ -238,7 +236,7 @@ t.test('the embedded store is served on a socket in a directory only this user c
 t.test('a transactional read holds the lock shared: plain reads do not wait for it', async (t) => {
   const s = await startTestSidecar();
   t.teardown(() => s.close());
-  const client = s.sidecar.backend.client as EmbeddedDynamoClient;
+  const client = s.sidecar.backend.dataPlane as EmbeddedDataPlane;
   const slow = `${RUN}#TX#SLOW`;
   const other = `${RUN}#TX#OTHER`;
   for (const PK of [slow, other]) {
@@ -248,20 +246,18 @@ t.test('a transactional read holds the lock shared: plain reads do not wait for 
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   let held = false;
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const key = (args.input as { Key?: { PK?: { S?: string } } }).Key;
-      if (context.commandName === 'GetItemCommand' && key?.PK?.S === slow) {
-        held = true;
-        await gate;
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'holdOneRead' },
-  );
+  // The store's GetItem, as the coordinator calls it: the transactional read of `slow` waits at the gate.
+  const getItem = client.store.GetItem.bind(client.store);
+  client.store.GetItem = async (input) => {
+    if ((input as { Key?: { PK?: { S?: string } } }).Key?.PK?.S === slow) {
+      held = true;
+      await gate;
+    }
+    return getItem(input);
+  };
   t.teardown(() => {
     release();
-    client.middlewareStack.remove('holdOneRead');
+    client.store.GetItem = getItem;
   });
   const transactional = s.request('POST', '/v1/transactions/get', {
     items: [{ model: 'User', key: { PK: slow, SK: 'PROFILE' } }, { model: 'User', key: { PK: other, SK: 'PROFILE' } }],

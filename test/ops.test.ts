@@ -21,12 +21,19 @@ t.test('/healthz, /readyz and /metrics', async (t) => {
   await s.request('POST', '/v1/models/User/items', { PK: 'OPS#1', SK: 'P', email: 'o@x', taxId: 'CANARY-OPS-1' });
   await s.request('GET', '/v1/models/User/items/OPS%231/P');
   await s.request('GET', '/v1/models/User/items/OPS%232/P');
+  // A create of an existing key: PutItem fails its condition, then one GetItem tells 409 from 412.
+  t.equal((await s.request('POST', '/v1/models/User/items', { PK: 'OPS#1', SK: 'P', email: 'o@x' })).status, 409);
   const metrics = await s.request('GET', '/metrics');
   t.equal(metrics.status, 200);
   t.match(metrics.headers.get('content-type'), /text\/plain/);
   t.match(metrics.text, /dynamorm_http_request_duration_seconds_bucket\{[^}]*model="User"[^}]*op="create"[^}]*status="201"/);
   t.match(metrics.text, /dynamorm_http_request_duration_seconds_count\{[^}]*op="get"[^}]*status="404"[^}]*\} 1/);
   t.match(metrics.text, /dynamorm_dynamodb_calls_total\{operation="PutItem",outcome="ok"\} 1/);
+  // The lean client's onCall hook: outcomes, and a latency histogram per operation (both GETs and the 409's check).
+  t.match(metrics.text, /dynamorm_dynamodb_calls_total\{operation="PutItem",outcome="error"\} 1/);
+  t.match(metrics.text, /dynamorm_dynamodb_calls_total\{operation="GetItem",outcome="ok"\} 3/);
+  t.match(metrics.text, /dynamorm_dynamodb_call_duration_seconds_count\{operation="GetItem"\} 3/);
+  t.match(metrics.text, /dynamorm_dynamodb_call_duration_seconds_bucket\{le="0.005",operation="PutItem"\} \d/);
   t.match(metrics.text, /dynamorm_kms_calls_total\{operation="GenerateDataKey"\} 1/);
   t.match(metrics.text, /dynamorm_data_key_cache_total\{side="decrypt",result="hit"\} 1/);
   t.match(metrics.text, /process_resident_memory_bytes/);

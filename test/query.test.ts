@@ -8,7 +8,6 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import t, { type Test } from 'tap';
 import { decodeCursor, encodeCursor } from '../src/store/cursor.js';
 import { forEachBackend } from './helpers/backends.js';
@@ -538,16 +537,16 @@ t.test('NDJSON export of 12,000 items streams progressively (embedded store)', a
     t.equal(res.status, 200, `seed ${i}`);
   }
 
-  // Count the DynamoDB Query pages the sidecar has read, through the shared client.
-  const client = s.sidecar.backend.client;
-  const send = client.send.bind(client) as (...args: any[]) => any;
+  // Count the DynamoDB Query pages the sidecar has read, through the backend's data plane.
+  const dataPlane = s.sidecar.backend.dataPlane as any;
+  const query = dataPlane.Query.bind(dataPlane);
   let pagesRead = 0;
-  (client as any).send = (command: unknown, ...rest: unknown[]) => {
-    if (command instanceof QueryCommand) pagesRead += 1;
-    return send(command, ...rest);
+  dataPlane.Query = (input: unknown) => {
+    pagesRead += 1;
+    return query(input);
   };
   t.teardown(() => {
-    delete (client as any).send;
+    delete dataPlane.Query;
   });
 
   const started = Date.now();

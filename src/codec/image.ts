@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from './attribute-value.js';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';

@@ -1,8 +1,9 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from './attribute-value.js';
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import { decodeBase64Url } from './binary.js';
+import { decodeBase64Url, encodeBase64 } from './binary.js';
+import { binaryLength } from './attribute-value.js';
 import { toN } from './number.js';
 export { checkItemSize } from './size.js';
 import { decodeValue, encodeTtl, encodeValue } from './value.js';
@@ -53,7 +54,7 @@ export function encodeAttributeForWrite(model: ModelDef, attr: DmsAttribute, val
 function checkIndexKeyValue(model: ModelDef, name: string, av: AttributeValue): void {
   const role = model.indexKeyRoles.get(name);
   if (!role) return;
-  const bytes = av.S !== undefined ? Buffer.byteLength(av.S) : av.B!.length;
+  const bytes = av.S !== undefined ? Buffer.byteLength(av.S) : binaryLength(av.B!);
   if (bytes === 0) {
     throw invalidItem(`attribute ${name} is a key of index ${role.indexes} and cannot be empty; leave it out to keep the item out of the index`, name);
   }
@@ -63,7 +64,7 @@ function checkIndexKeyValue(model: ModelDef, name: string, av: AttributeValue): 
 }
 
 function checkKeyValue(model: ModelDef, attr: DmsAttribute, av: AttributeValue): void {
-  const bytes = av.S !== undefined ? Buffer.byteLength(av.S) : av.B !== undefined ? av.B.length : 1;
+  const bytes = av.S !== undefined ? Buffer.byteLength(av.S) : av.B !== undefined ? binaryLength(av.B) : 1;
   if (bytes === 0) throw new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} cannot be empty`);
   // DynamoDB's limits: partition key values up to 2048 bytes, sort key values up to 1024.
   const max = attr.attribute === model.partitionKey.attribute ? 2048 : 1024;
@@ -135,7 +136,7 @@ function pathKeyValue(attr: DmsAttribute, raw: string): AttributeValue {
   if (raw.length === 0) throw new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${name} cannot be empty`);
   try {
     if (attr.type === 'N') return { N: toN(raw, name) };
-    if (attr.type === 'B') return { B: decodeBase64Url(raw, name) };
+    if (attr.type === 'B') return { B: encodeBase64(decodeBase64Url(raw, name)) };
     return { S: raw };
   } catch (err) {
     if (err instanceof SidecarError) {
@@ -148,7 +149,7 @@ function pathKeyValue(attr: DmsAttribute, raw: string): AttributeValue {
 export function sameAttributeValue(a: AttributeValue, b: AttributeValue): boolean {
   if (a.S !== undefined || b.S !== undefined) return a.S === b.S;
   if (a.N !== undefined || b.N !== undefined) return a.N === b.N;
-  if (a.B && b.B) return Buffer.from(a.B).equals(Buffer.from(b.B));
+  if (a.B !== undefined && b.B !== undefined) return Buffer.from(a.B, 'base64').equals(Buffer.from(b.B, 'base64'));
   return false;
 }
 
@@ -173,7 +174,7 @@ export function keyFromObject(model: ModelDef, value: unknown, where = 'key'): A
 export function keyFingerprint(table: string, key: AvItem): string {
   return [table, ...Object.keys(key).sort().map((name) => {
     const av = key[name];
-    const value = av.S ?? av.N ?? (av.B ? Buffer.from(av.B).toString('base64') : '');
+    const value = av.S ?? av.N ?? (av.B !== undefined ? Buffer.from(av.B, 'base64').toString('base64') : '');
     return `${name}\u0000${av.S !== undefined ? 'S' : av.N !== undefined ? 'N' : 'B'}\u0000${value}`;
   })].join('\u0001');
 }

@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { binaryLength, type AttributeValue } from './attribute-value.js';
 import { invalidItem } from '../errors.js';
 import { significantDigits } from './number.js';
 
@@ -22,11 +22,11 @@ function numberSize(n: string): number {
 export function attributeValueSize(av: AttributeValue): number {
   if (av.S !== undefined) return utf8Length(av.S);
   if (av.N !== undefined) return numberSize(av.N);
-  if (av.B !== undefined) return av.B.length;
+  if (av.B !== undefined) return binaryLength(av.B);
   if (av.BOOL !== undefined || av.NULL !== undefined) return 1;
   if (av.SS !== undefined) return av.SS.reduce((sum, s) => sum + utf8Length(s), 0);
   if (av.NS !== undefined) return av.NS.reduce((sum, n) => sum + numberSize(n), 0);
-  if (av.BS !== undefined) return av.BS.reduce((sum, b) => sum + b.length, 0);
+  if (av.BS !== undefined) return av.BS.reduce((sum, b) => sum + binaryLength(b), 0);
   if (av.L !== undefined) {
     return av.L.reduce((sum, v) => sum + ELEMENT_OVERHEAD + attributeValueSize(v), CONTAINER_OVERHEAD);
   }

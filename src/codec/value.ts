@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from './attribute-value.js';
 import type { DmsAttribute } from '../dms/types.js';
 import { invalidItem } from '../errors.js';
 import { decodeBase64, encodeBase64 } from './binary.js';
@@ -32,8 +32,9 @@ function checkString(value: unknown, path: string): string {
   return value;
 }
 
-function toBytes(value: unknown, path: string): Uint8Array {
-  return value instanceof Uint8Array ? value : decodeBase64(value, path);
+/** A binary given as base64 (either alphabet, padding optional) or bytes → the canonical standard padded base64. */
+function toBinary(value: unknown, path: string): string {
+  return encodeBase64(value instanceof Uint8Array ? value : decodeBase64(value, path));
 }
 
 /** Logical JSON typed by its own shape: string→S, number→N, boolean→BOOL, null→NULL, array→L, object→M. */
@@ -99,10 +100,10 @@ function encodeSet(attr: DmsAttribute, value: unknown, path: string): AttributeV
     }
     default: {
       const BS = value.map((v: unknown, i) => {
-        const bytes = toBytes(v, elementPath(i));
-        if (bytes.length === 0) throw invalidItem(`${elementPath(i)}: binary set elements must be non-empty`, elementPath(i));
-        addUnique(encodeBase64(bytes), i);
-        return bytes;
+        const b64 = toBinary(v, elementPath(i));
+        if (b64 === '') throw invalidItem(`${elementPath(i)}: binary set elements must be non-empty`, elementPath(i));
+        addUnique(b64, i);
+        return b64;
       });
       return { BS };
     }
@@ -127,7 +128,7 @@ function encodeTyped(attr: DmsAttribute, value: unknown, path: string): Attribut
       return { N: n };
     }
     case 'B':
-      return { B: toBytes(value, path) };
+      return { B: toBinary(value, path) };
     case 'BOOL':
       if (typeof value !== 'boolean') throw invalidItem(`${path}: expected a boolean`, path);
       return { BOOL: value };
@@ -169,7 +170,7 @@ export function encodeTtl(attr: DmsAttribute, value: unknown, path = attr.attrib
 export function decodeNatural(av: AttributeValue): unknown {
   if (av.S !== undefined) return av.S;
   if (av.N !== undefined) return fromN(av.N);
-  if (av.B !== undefined) return encodeBase64(av.B);
+  if (av.B !== undefined) return av.B;
   if (av.BOOL !== undefined) return av.BOOL;
   if (av.NULL !== undefined) return null;
   if (av.L !== undefined) return av.L.map(decodeNatural);
@@ -180,7 +181,7 @@ export function decodeNatural(av: AttributeValue): unknown {
   }
   if (av.SS !== undefined) return [...av.SS];
   if (av.NS !== undefined) return av.NS.map(fromN);
-  if (av.BS !== undefined) return av.BS.map(encodeBase64);
+  if (av.BS !== undefined) return [...av.BS];
   throw new Error('unsupported AttributeValue type');
 }
 

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
 import { SidecarError } from '../errors.js';
 import { decodePayload, encodePayload } from './payload.js';
 
@@ -14,6 +14,8 @@ export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 export const DATA_KEY_BYTES = 32;
 const FIELDS = ['v', 'edk', 'nonce', 'ct'] as const;
+/** B values are standard base64 (DynamoDB's JSON protocol, stream records). */
+const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** A plaintext data key together with its encrypted form (what goes into `edk`). */
 export interface DataKey {
@@ -67,9 +69,9 @@ export function sealAttribute(attribute: string, av: AttributeValue, dataKey: Da
   return {
     M: {
       v: { N: ENVELOPE_VERSION },
-      edk: { B: new Uint8Array(dataKey.edk) },
-      nonce: { B: new Uint8Array(iv) },
-      ct: { B: new Uint8Array(ct.buffer, ct.byteOffset, ct.byteLength) },
+      edk: { B: asBuffer(dataKey.edk).toString('base64') },
+      nonce: { B: asBuffer(iv).toString('base64') },
+      ct: { B: ct.toString('base64') },
     },
   };
 }
@@ -93,8 +95,8 @@ export function parseEnvelope(av: AttributeValue, attribute = '(unnamed)'): Pars
 
   const binary = (f: 'edk' | 'nonce' | 'ct'): Buffer => {
     const b = onlyMember(map[f], 'B');
-    if (!(b instanceof Uint8Array)) throw bad(attribute, `field "${f}" must be binary (B)`);
-    return asBuffer(b);
+    if (typeof b !== 'string' || !STD_BASE64.test(b)) throw bad(attribute, `field "${f}" must be binary (B)`);
+    return Buffer.from(b, 'base64');
   };
   const edk = binary('edk');
   if (edk.byteLength === 0) throw bad(attribute, 'field "edk" is empty');

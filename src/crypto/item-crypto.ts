@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
 import { setOwn } from '../codec/index.js';
 import { SidecarError, withCause } from '../errors.js';
 import type { CachingKeyProvider } from './cache.js';

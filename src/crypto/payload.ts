@@ -1,5 +1,5 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { encodeBase64, normalizeDecimal, setOwn } from '../codec/index.js';
+import type { AttributeValue } from '../codec/attribute-value.js';
+import { normalizeDecimal, setOwn } from '../codec/index.js';
 import { SidecarError } from '../errors.js';
 
 /**
@@ -36,12 +36,12 @@ function stringArray(values: readonly string[]): string {
 function encodeJson(av: AttributeValue): string {
   if (av.S !== undefined) return `{"t":"S","s":${JSON.stringify(av.S)}}`;
   if (av.N !== undefined) return `{"t":"N","n":${JSON.stringify(av.N)}}`;
-  if (av.B !== undefined) return `{"t":"B","b":"${encodeBase64(av.B)}"}`;
+  if (av.B !== undefined) return `{"t":"B","b":"${canonicalBase64(av.B)}"}`;
   if (av.BOOL !== undefined) return `{"t":"BOOL","bool":${av.BOOL ? 'true' : 'false'}}`;
   if (av.NULL !== undefined) return '{"t":"NULL","null":true}';
   if (av.SS !== undefined) return `{"t":"SS","ss":${stringArray(av.SS)}}`;
   if (av.NS !== undefined) return `{"t":"NS","ns":${stringArray(av.NS)}}`;
-  if (av.BS !== undefined) return `{"t":"BS","bs":[${av.BS.map((b) => `"${encodeBase64(b)}"`).join(',')}]}`;
+  if (av.BS !== undefined) return `{"t":"BS","bs":[${av.BS.map((b) => `"${canonicalBase64(b)}"`).join(',')}]}`;
   if (av.L !== undefined) return `{"t":"L","l":[${av.L.map(encodeJson).join(',')}]}`;
   if (av.M !== undefined) {
     const m = av.M;
@@ -62,9 +62,14 @@ function isObject(v: Json | undefined): v is { [key: string]: Json } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function decodeBinary(v: Json, type: string): Uint8Array {
+function decodeBinary(v: Json, type: string): string {
   if (typeof v !== 'string' || !STD_BASE64.test(v)) throw invalid(`${type} value must be a standard base64 string`);
-  return new Uint8Array(Buffer.from(v, 'base64'));
+  return canonicalBase64(v);
+}
+
+/** Standard padded base64 with zero tail bits (what Go writes for the bytes; values read back are already so). */
+function canonicalBase64(b64: string): string {
+  return Buffer.from(b64, 'base64').toString('base64');
 }
 
 function strings(v: Json, type: string, check?: (s: string) => boolean): string[] {
@@ -132,7 +137,7 @@ function decodeJson(j: Json, depth: number): AttributeValue {
     case 'BS': {
       if (!Array.isArray(v)) throw invalid('BS value must be an array');
       const BS = v.map((b) => decodeBinary(b, 'BS'));
-      checkSet(t, BS.map(encodeBase64));
+      checkSet(t, BS);
       return { BS };
     }
     case 'L':

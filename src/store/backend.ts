@@ -5,14 +5,16 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { EmbeddedDynamoClient } from './embedded/client.js';
+import { CommandView } from './command-view.js';
+import { LeanDynamoClient, type CallRecord, type LeanClientOptions } from './dataplane/client.js';
+import type { CredentialProvider } from './dataplane/credentials.js';
+import type { DataPlane } from './dataplane/port.js';
+import { EmbeddedDataPlane } from './embedded/client.js';
 import { CachedKeySha256 } from './sigv4-hash.js';
-import { traceAwsClient } from '../trace/aws-sdk.js';
-import { bindToDeadline } from './deadline-sdk.js';
+import type { TableTarget } from './tables.js';
 
 const require = createRequire(import.meta.url);
 
@@ -23,13 +25,20 @@ export interface BackendOptions {
   readonly region: string;
   /** LevelDB directory for the embedded store; unset keeps data in memory. */
   readonly dataDir?: string | undefined;
+  /** Each finished data-plane call (metrics). */
+  readonly onCall?: (call: CallRecord) => void;
 }
 
 export interface Backend {
   readonly kind: 'embedded' | 'external';
   /** The external endpoint; for the embedded store, undefined unless exposeOnLoopback() was called. */
   readonly endpoint: string | undefined;
-  readonly client: DynamoDBClient;
+  /** What every request path uses. */
+  readonly dataPlane: DataPlane;
+  /** Table checks (lean DescribeTable) and creation (the SDK, loaded on first use). */
+  readonly tables: TableTarget;
+  /** For tests and tools: SDK commands sent through the data plane, or the control plane for the others. */
+  readonly client: CommandView;
   /**
    * Embedded store only, for tests and tools: serve the store on a loopback TCP port as well (unauthenticated, so
    * the sidecar itself never does this) and return its URL.
@@ -40,7 +49,46 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-/** Client settings shared by the sidecar's own client and every partner's. */
+/** Settings of the lean data-plane client shared by the sidecar's own client and every partner's. */
+export function leanClientOptions(
+  endpoint: string | undefined,
+  region: string,
+  credentials: CredentialProvider,
+  onCall?: (call: CallRecord) => void,
+  socketPath?: string,
+): LeanClientOptions {
+  return { region, endpoint, credentials, maxAttempts: 3, requestTimeoutMs: 10_000, ...(socketPath ? { socketPath } : {}), ...(onCall ? { onCall } : {}) };
+}
+
+/** The store's name in boot errors: its endpoint, or AWS's for the region. */
+export function whereOf(endpoint: string | undefined, region: string): string {
+  if (!endpoint) return `DynamoDB in ${region}`;
+  try {
+    const url = new URL(endpoint);
+    return `${url.protocol}//${url.host}`;
+  } catch {
+    return endpoint;
+  }
+}
+
+let sdk: Promise<typeof import('@aws-sdk/client-dynamodb')> | undefined;
+/** The SDK client for the control plane (CreateTable, UpdateTimeToLive), built on first use only. */
+export function lazyControlClient(config: () => DynamoDBClientConfig): { get(): Promise<DynamoDBClient>; destroy(): void } {
+  let client: Promise<DynamoDBClient> | undefined;
+  let built: DynamoDBClient | undefined;
+  return {
+    get: () =>
+      (client ??= (sdk ??= import('@aws-sdk/client-dynamodb')).then(({ DynamoDBClient }) => (built = new DynamoDBClient(config())))),
+    destroy: () => built?.destroy(),
+  };
+}
+
+let chain: Promise<CredentialProvider> | undefined;
+/** The SDK's default credential chain (env, profile, SSO, IMDS, …), loaded on first use; the lean client caches what it gives. */
+export const defaultCredentials: CredentialProvider = async () =>
+  (await (chain ??= import('@aws-sdk/credential-provider-node').then(({ defaultProvider }) => defaultProvider() as CredentialProvider)))();
+
+/** SDK client settings for the control plane (and the differential test's reference client). */
 export function dynamoClientConfig(
   endpoint: string | undefined,
   region: string,
@@ -53,7 +101,7 @@ export function dynamoClientConfig(
     ...(credentials ? { credentials } : {}),
     maxAttempts: 3,
     sha256: CachedKeySha256,
-    requestHandler: new NodeHttpHandler({
+    requestHandler: new (require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler')).NodeHttpHandler({
       // With socketPath every connection goes to that Unix socket, whatever host the endpoint names.
       httpAgent: new Agent({ keepAlive: true, maxSockets: 256, ...(socketPath ? { socketPath } : {}) }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
@@ -151,16 +199,18 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
   const socketPath = join(socketDir, 'store.sock');
   server.listen(socketPath);
   await once(server, 'listening');
-  // dynalite has no transactions: this client runs them in-process. The host is never dialled (socketPath wins).
-  const client = bindToDeadline(
-    traceAwsClient(new EmbeddedDynamoClient(dynamoClientConfig('http://embedded.localhost', options.region, EMBEDDED_CREDENTIALS, socketPath), { dataDir: options.dataDir }), 'DynamoDB'),
-  );
+  // dynalite has no transactions: this data plane runs them in-process. The host is never dialled (socketPath wins).
+  const endpoint = 'http://embedded.localhost';
+  const client = new EmbeddedDataPlane(leanClientOptions(endpoint, options.region, async () => EMBEDDED_CREDENTIALS, options.onCall, socketPath), {
+    dataDir: options.dataDir,
+  });
+  const control = lazyControlClient(() => dynamoClientConfig(endpoint, options.region, EMBEDDED_CREDENTIALS, socketPath));
   // Before anything is served: no request may see a transaction half-applied by a crash.
   let recovered: number;
   try {
     recovered = await client.recover();
   } catch (err) {
-    client.destroy();
+    client.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(socketDir, { recursive: true, force: true });
@@ -174,7 +224,9 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
     get endpoint() {
       return loopback?.url;
     },
-    client,
+    dataPlane: client,
+    tables: { describe: client, control: control.get, where: 'the embedded store' },
+    client: new CommandView(client, control.get),
     async exposeOnLoopback() {
       if (!loopback) {
         const tcp = createServer(server.listeners('request')[0] as RequestListener);
@@ -185,7 +237,8 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
       return loopback.url;
     },
     async close() {
-      client.destroy();
+      client.close();
+      control.destroy();
       if (loopback) {
         loopback.server.closeAllConnections();
         await new Promise<void>((resolve) => loopback!.server.close(() => resolve()));
@@ -203,13 +256,17 @@ async function startEmbedded(options: BackendOptions): Promise<Backend> {
 
 export async function openBackend(options: BackendOptions): Promise<Backend> {
   if ((options.kind ?? (options.endpoint ? 'aws' : 'embedded')) === 'embedded') return startEmbedded(options);
-  const client = bindToDeadline(traceAwsClient(new DynamoDBClient(dynamoClientConfig(options.endpoint, options.region)), 'DynamoDB'));
+  const client = new LeanDynamoClient(leanClientOptions(options.endpoint, options.region, defaultCredentials, options.onCall));
+  const control = lazyControlClient(() => dynamoClientConfig(options.endpoint, options.region));
   return {
     kind: 'external',
     endpoint: options.endpoint,
-    client,
+    dataPlane: client,
+    tables: { describe: client, control: control.get, where: whereOf(options.endpoint, options.region) },
+    client: new CommandView(client, control.get),
     async close() {
-      client.destroy();
+      client.close();
+      control.destroy();
     },
   };
 }

@@ -1,9 +1,4 @@
-import {
-  BatchGetItemCommand,
-  BatchWriteItemCommand,
-  type DynamoDBClient,
-  type WriteRequest,
-} from '@aws-sdk/client-dynamodb';
+import type { BatchGetItemOutput, BatchWriteItemOutput, DataPlane, WriteRequest } from './dataplane/port.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import {
@@ -30,7 +25,7 @@ export const GET_CHUNK = 100;
 export const WRITE_CHUNK = 25;
 
 export interface BatchOptions {
-  readonly client: DynamoDBClient;
+  readonly client: DataPlane;
   readonly crypto: CryptoPort;
   readonly retry: RetryPolicy;
   /** Most keys (batch-get) or puts + deletes (batch-write) in one request. */
@@ -160,9 +155,7 @@ export class BatchStore {
     let pending = keys;
     while (pending.length > 0) {
       try {
-        const out = await this.#options.client.send(
-          new BatchGetItemCommand({ RequestItems: { [model.table]: { Keys: pending, ...extra } } }),
-        );
+        const out = (await this.#options.client.BatchGetItem({ RequestItems: { [model.table]: { Keys: pending, ...extra } } })) as BatchGetItemOutput;
         items.push(...(out.Responses?.[model.table] ?? []));
         pending = out.UnprocessedKeys?.[model.table]?.Keys ?? [];
       } catch (err) {
@@ -179,7 +172,7 @@ export class BatchStore {
     let pending = requests;
     while (pending.length > 0) {
       try {
-        const out = await this.#options.client.send(new BatchWriteItemCommand({ RequestItems: { [model.table]: pending } }));
+        const out = (await this.#options.client.BatchWriteItem({ RequestItems: { [model.table]: pending } })) as BatchWriteItemOutput;
         pending = out.UnprocessedItems?.[model.table] ?? [];
       } catch (err) {
         if (isDeadlineError(err)) break; // what is left is reported as unprocessed (src/http/deadline.ts)

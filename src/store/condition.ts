@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';

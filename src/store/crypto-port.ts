@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
 import type { ModelDef } from '../model/index.js';
 import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
 

@@ -1,8 +1,7 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
 import { SidecarError } from '../errors.js';
 import { decodeBase64, encodeBase64 } from '../codec/binary.js';
 import type { AvItem } from '../codec/item.js';
-import type { AttributeValue as JsonAv } from './dataplane/port.js';
 
 /**
  * DynamORM's pagination token, byte-compatible with Go's `query.EncodeCursor`:
@@ -20,22 +19,23 @@ function sortedEntries<T>(record: Record<string, T>): [string, T][] {
   return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-function toJsonAv(av: AttributeValue): JsonAv {
+/** A value with its map keys sorted (Go's encoding/json order). */
+function toJsonAv(av: AttributeValue): AttributeValue {
   if (av.S !== undefined) return { S: av.S };
   if (av.N !== undefined) return { N: av.N };
-  if (av.B !== undefined) return { B: encodeBase64(av.B) };
+  if (av.B !== undefined) return { B: av.B };
   if (av.BOOL !== undefined) return { BOOL: av.BOOL };
   if (av.NULL !== undefined) return { NULL: true };
   if (av.SS !== undefined) return { SS: av.SS };
   if (av.NS !== undefined) return { NS: av.NS };
-  if (av.BS !== undefined) return { BS: av.BS.map(encodeBase64) };
+  if (av.BS !== undefined) return { BS: av.BS };
   if (av.L !== undefined) return { L: av.L.map(toJsonAv) };
   if (av.M !== undefined) return { M: mapToJson(av.M) };
   throw new Error('unsupported AttributeValue in cursor');
 }
 
-function mapToJson(map: Record<string, AttributeValue>): Record<string, JsonAv> {
-  const out: Record<string, JsonAv> = {};
+function mapToJson(map: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
   for (const [k, v] of sortedEntries(map)) out[k] = toJsonAv(v);
   return out;
 }
@@ -57,9 +57,9 @@ export function avFromJson(value: unknown, fail: (detail: string) => Error, wher
     if (!Array.isArray(x) || !x.every((s) => typeof s === 'string')) throw fail(`${type} must be an array of strings`);
     return x;
   };
-  const bytes = (x: unknown): Uint8Array => {
+  const bytes = (x: unknown): string => {
     try {
-      return decodeBase64(x, where);
+      return encodeBase64(decodeBase64(x, where));
     } catch {
       throw fail(`${type} must be base64`);
     }

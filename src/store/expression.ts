@@ -1,4 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
 import { SidecarError } from '../errors.js';
 
 export const MAX_EXPRESSION_BYTES = 4096;

@@ -1,11 +1,5 @@
-import {
-  DeleteItemCommand,
-  GetItemCommand,
-  ScanCommand,
-  type AttributeValue,
-  type DynamoDBClient,
-  type TransactWriteItem,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
+import type { DataPlane, GetItemOutput, ReadPageOutput, TransactWriteEntry } from './dataplane/port.js';
 import type { TableDef } from '../model/index.js';
 
 export const DEFAULT_IDEMPOTENCY_TABLE = 'dynamorm_sidecar_idempotency';
@@ -50,7 +44,7 @@ function recordKey(scope: IdempotencyScope, key: string): Record<string, Attribu
  * The record a keyed transaction also puts: it can only be written if no live record holds the key, so of two
  * transactions under one key at most one commits, and the loser's cancellation names this action.
  */
-export function recordPut(scope: IdempotencyScope, key: string, fingerprint: string, committed: number, nowMs: number): TransactWriteItem {
+export function recordPut(scope: IdempotencyScope, key: string, fingerprint: string, committed: number, nowMs: number): TransactWriteEntry {
   const now = Math.floor(nowMs / 1000);
   return {
     Put: {
@@ -81,14 +75,14 @@ function parse(item: Record<string, AttributeValue> | undefined, nowMs: number):
 
 /** The live record under `key`: from the cancellation reason when the backend returned it, else read consistently. */
 export async function readRecord(
-  client: DynamoDBClient,
+  client: DataPlane,
   scope: IdempotencyScope,
   key: string,
   fromReason: Record<string, AttributeValue> | undefined,
   nowMs: number,
 ): Promise<IdempotencyRecord | undefined> {
   if (fromReason) return parse(fromReason, nowMs);
-  const { Item } = await client.send(new GetItemCommand({ TableName: scope.table, Key: recordKey(scope, key), ConsistentRead: true }));
+  const { Item } = (await client.GetItem({ TableName: scope.table, Key: recordKey(scope, key), ConsistentRead: true })) as GetItemOutput;
   return parse(Item, nowMs);
 }
 
@@ -96,25 +90,23 @@ export async function readRecord(
  * Deletes expired records (the embedded store has no TTL, so its table would only grow); returns how many. Each
  * delete re-checks the expiry, so a record written since the scan stays.
  */
-export async function sweepExpired(client: DynamoDBClient, table: string, nowMs: number): Promise<number> {
+export async function sweepExpired(client: DataPlane, table: string, nowMs: number): Promise<number> {
   const now = { ':now': { N: String(Math.floor(nowMs / 1000)) } };
   const names = { '#exp': EXPIRES };
   let swept = 0;
   let start: Record<string, AttributeValue> | undefined;
   do {
-    const page = await client.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: '#exp < :now',
-        ProjectionExpression: '#pk',
-        ExpressionAttributeNames: { ...names, '#pk': PK },
-        ExpressionAttributeValues: now,
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
+    const page = (await client.Scan({
+      TableName: table,
+      FilterExpression: '#exp < :now',
+      ProjectionExpression: '#pk',
+      ExpressionAttributeNames: { ...names, '#pk': PK },
+      ExpressionAttributeValues: now,
+      ...(start ? { ExclusiveStartKey: start } : {}),
+    })) as ReadPageOutput;
     for (const item of page.Items ?? []) {
       await client
-        .send(new DeleteItemCommand({ TableName: table, Key: { [PK]: item[PK]! }, ConditionExpression: '#exp < :now', ExpressionAttributeNames: names, ExpressionAttributeValues: now }))
+        .DeleteItem({ TableName: table, Key: { [PK]: item[PK]! }, ConditionExpression: '#exp < :now', ExpressionAttributeNames: names, ExpressionAttributeValues: now })
         .then(() => swept++, (err: Error) => {
           if (err.name !== 'ConditionalCheckFailedException') throw err;
         });

@@ -1,12 +1,4 @@
-import {
-  DeleteItemCommand,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-  type DynamoDBClient,
-  type Put,
-  type Update,
-} from '@aws-sdk/client-dynamodb';
+import type { DataPlane, GetItemOutput, PutRequest as Put, UpdateRequest as Update, WriteItemOutput } from './dataplane/port.js';
 import { SidecarError, conditionFailed, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { decodeItem, type AvItem, type LogicalItem } from '../codec/item.js';
@@ -26,14 +18,14 @@ export interface GetOptions {
 }
 
 export interface ItemStoreOptions {
-  readonly client: DynamoDBClient;
+  readonly client: DataPlane;
   readonly crypto: CryptoPort;
   readonly now?: () => Date;
 }
 
 /** Single-item reads and writes for one model at a time. */
 export class ItemStore {
-  readonly #client: DynamoDBClient;
+  readonly #client: DataPlane;
   readonly #now: () => Date;
   readonly #crypto: CryptoPort;
 
@@ -50,7 +42,7 @@ export class ItemStore {
   async create(model: ModelDef, body: unknown, options: { condition?: unknown } = {}): Promise<LogicalItem> {
     const built = await buildCreate(model, body, options.condition, this.now(), this.#crypto);
     try {
-      await this.#client.send(new PutItemCommand(built.request));
+      await this.#client.PutItem(built.request);
     } catch (err) {
       if (!isConditionFailure(err)) throw mapBackendError(err);
       if (await this.exists(model, built.key)) throw conditionFailed(409, 'item_exists', `${model.name} with this key already exists`);
@@ -65,7 +57,7 @@ export class ItemStore {
     const expected = options.expected ?? bodyVersion(body);
     if (built.request.UpdateExpression) return this.#update(model, built.key, built.request, false, expected);
     try {
-      await this.#client.send(new PutItemCommand({ ...keyOnlyPut(built.request), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+      await this.#client.PutItem({ ...keyOnlyPut(built.request), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
     } catch (err) {
       throw await this.#conditionError(model, built.key, err, false, expected);
     }
@@ -88,14 +80,12 @@ export class ItemStore {
   async get(model: ModelDef, key: AvItem, options: GetOptions = {}): Promise<LogicalItem | undefined> {
     const projection = projectionParams(model, options.fields);
     try {
-      const out = await this.#client.send(
-        new GetItemCommand({
-          TableName: model.table,
-          Key: key,
-          ConsistentRead: options.consistent === true,
-          ...projection,
-        }),
-      );
+      const out = (await this.#client.GetItem({
+        TableName: model.table,
+        Key: key,
+        ConsistentRead: options.consistent === true,
+        ...projection,
+      })) as GetItemOutput;
       return out.Item ? await readItem(this.#crypto, model, out.Item) : undefined;
     } catch (err) {
       throw mapBackendError(err);
@@ -105,7 +95,7 @@ export class ItemStore {
   async delete(model: ModelDef, key: AvItem, options: WriteOptions & { ifExists?: boolean } = {}): Promise<void> {
     const built = buildDelete(model, key, options);
     try {
-      await this.#client.send(new DeleteItemCommand({ ...built.request, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+      await this.#client.DeleteItem({ ...built.request, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
     } catch (err) {
       throw await this.#conditionError(model, key, err, true, options.expected);
     }
@@ -115,11 +105,9 @@ export class ItemStore {
     return (await this.#stored(model, key)) !== undefined;
   }
 
-  async #update(model: ModelDef, key: AvItem, request: UpdateItemCommand['input'], missingIs404: boolean, expected: unknown) {
+  async #update(model: ModelDef, key: AvItem, request: Update, missingIs404: boolean, expected: unknown) {
     try {
-      const out = await this.#client.send(
-        new UpdateItemCommand({ ...request, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
-      );
+      const out = (await this.#client.UpdateItem({ ...request, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' })) as WriteItemOutput;
       return await readItem(this.#crypto, model, out.Attributes ?? key);
     } catch (err) {
       throw await this.#conditionError(model, key, err, missingIs404, expected);
@@ -147,9 +135,13 @@ export class ItemStore {
     const ctx = new ExpressionContext();
     const names = [model.partitionKey.attribute, ...(model.version ? [model.version] : [])];
     try {
-      const out = await this.#client.send(
-        new GetItemCommand({ TableName: model.table, Key: key, ConsistentRead: true, ProjectionExpression: names.map((n) => ctx.path(n)).join(', '), ...ctx.attributes() }),
-      );
+      const out = (await this.#client.GetItem({
+        TableName: model.table,
+        Key: key,
+        ConsistentRead: true,
+        ProjectionExpression: names.map((n) => ctx.path(n)).join(', '),
+        ...ctx.attributes(),
+      })) as GetItemOutput;
       return out.Item;
     } catch (err) {
       throw mapBackendError(err);

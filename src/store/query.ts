@@ -1,4 +1,5 @@
-import { QueryCommand, ScanCommand, type AttributeValue, type DynamoDBClient, type QueryCommandInput, type ScanCommandInput } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
+import type { DataPlane, ExpressionParams, Item, ReadPageOutput } from './dataplane/port.js';
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
@@ -45,7 +46,21 @@ export interface PageResult {
   scannedCount: number;
 }
 
-type ReadInput = QueryCommandInput | ScanCommandInput;
+/** A Query or Scan request document (the fields the stores set). */
+type ReadInput = ExpressionParams & {
+  TableName: string;
+  IndexName?: string;
+  ConsistentRead?: boolean;
+  FilterExpression?: string;
+  Select?: 'COUNT';
+  ProjectionExpression?: string;
+  KeyConditionExpression?: string;
+  ScanIndexForward?: boolean;
+  Segment?: number;
+  TotalSegments?: number;
+  ExclusiveStartKey?: Item;
+  Limit?: number;
+};
 
 interface Prepared {
   readonly kind: 'query' | 'scan';
@@ -87,7 +102,7 @@ function keyValue(attr: DmsAttribute, value: unknown, what: string) {
   }
   if (!av || av.NULL) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} is required`);
   // DynamoDB refuses empty S/B key values in a key condition (dynalite just matches nothing).
-  if (av.S === '' || av.B?.length === 0) throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} cannot be empty`);
+  if (av.S === '' || av.B === '') throw new SidecarError('ErrMissingPrimaryKey', 400, `${what} ${attr.attribute} cannot be empty`);
   return av;
 }
 
@@ -119,8 +134,8 @@ function prepareQuery(model: ModelDef, options: QueryOptions): Prepared {
     parts.push(sortCondition(model.attributes.get(skName)!, options.sort, ctx));
   }
   if (options.order !== undefined && options.order !== 'ASC' && options.order !== 'DESC') throw invalid('order must be ASC or DESC');
-  const input: QueryCommandInput = {
-    ...(commonInput(model, options, ctx) as QueryCommandInput),
+  const input: ReadInput = {
+    ...(commonInput(model, options, ctx) as ReadInput),
     KeyConditionExpression: parts.join(' AND '),
     ScanIndexForward: options.order !== 'DESC',
   };
@@ -173,7 +188,7 @@ function sortCondition(attr: DmsAttribute, sort: QueryOptions['sort'] & object, 
 
 function prepareScan(model: ModelDef, options: ScanOptions, streaming: boolean): Prepared {
   const ctx = new ExpressionContext();
-  const input = commonInput(model, options, ctx) as ScanCommandInput;
+  const input = commonInput(model, options, ctx) as ReadInput;
   const { segment, totalSegments } = options;
   if (segment !== undefined && totalSegments === undefined) throw invalid('segment needs totalSegments');
   if (totalSegments !== undefined) {
@@ -225,10 +240,10 @@ function pageBudget(pages: number | 'all' | undefined, fallback: number | 'all')
 
 /** Query and Scan with pagination, counting and streaming; never builds HTTP responses. */
 export class ReadStore {
-  readonly #client: DynamoDBClient;
+  readonly #client: DataPlane;
   readonly #crypto: CryptoPort;
 
-  constructor(client: DynamoDBClient, crypto: CryptoPort) {
+  constructor(client: DataPlane, crypto: CryptoPort) {
     this.#client = client;
     this.#crypto = crypto;
   }
@@ -254,12 +269,10 @@ export class ReadStore {
     return this.#segments(model, prepared, options, total);
   }
 
-  async #page(prepared: Prepared, startKey: AvItem | undefined, limit: number | undefined) {
-    const input = { ...prepared.input, ...(startKey ? { ExclusiveStartKey: startKey } : {}), ...(limit ? { Limit: limit } : {}) };
+  async #page(prepared: Prepared, startKey: AvItem | undefined, limit: number | undefined): Promise<ReadPageOutput> {
+    const input: ReadInput = { ...prepared.input, ...(startKey ? { ExclusiveStartKey: startKey } : {}), ...(limit ? { Limit: limit } : {}) };
     try {
-      return prepared.kind === 'query'
-        ? await this.#client.send(new QueryCommand(input as QueryCommandInput))
-        : await this.#client.send(new ScanCommand(input as ScanCommandInput));
+      return (prepared.kind === 'query' ? await this.#client.Query(input) : await this.#client.Scan(input)) as ReadPageOutput;
     } catch (err) {
       throw mapBackendError(err);
     }

@@ -1,10 +1,5 @@
-import type {
-  ConditionCheck,
-  Delete,
-  Put,
-  Update,
-  AttributeValue,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
+import type { ConditionCheckRequest as ConditionCheck, DeleteRequest as Delete, PutRequest as Put, UpdateRequest as Update } from './dataplane/port.js';
 import { SidecarError, invalidItem } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import {

@@ -1,14 +1,4 @@
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  ResourceNotFoundException,
-  UpdateTimeToLiveCommand,
-  waitUntilTableExists,
-  type DynamoDBClient,
-  type GlobalSecondaryIndex,
-  type LocalSecondaryIndex,
-  type Projection,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient, GlobalSecondaryIndex, LocalSecondaryIndex, Projection } from '@aws-sdk/client-dynamodb';
 import type { DmsIndex, DmsKey } from '../dms/types.js';
 import type { TableDef } from '../model/index.js';
 import { BootError } from './backend.js';
@@ -28,6 +18,20 @@ export interface EnsureTablesResult {
   readonly created: string[];
   readonly existing: string[];
 }
+
+/**
+ * Where tables are checked and made: existence through the lean client's DescribeTable (no SDK at boot without
+ * --create-tables), creation through the SDK's control plane, loaded only then.
+ */
+export interface TableTarget {
+  readonly describe: { DescribeTable(input: { TableName: string }): Promise<unknown> };
+  control(): Promise<DynamoDBClient>;
+  /** How boot errors name the store: its endpoint, or "DynamoDB in <region>". */
+  readonly where: string;
+}
+
+let sdk: Promise<typeof import('@aws-sdk/client-dynamodb')> | undefined;
+const controlPlane = () => (sdk ??= import('@aws-sdk/client-dynamodb'));
 
 export class MissingTablesError extends Error {
   readonly tables: string[];
@@ -49,12 +53,12 @@ function projection(index: DmsIndex): Projection {
     : { ProjectionType: type };
 }
 
-async function tableExists(client: DynamoDBClient, name: string): Promise<boolean> {
+async function tableExists(target: TableTarget, name: string): Promise<boolean> {
   try {
-    await client.send(new DescribeTableCommand({ TableName: name }));
+    await target.describe.DescribeTable({ TableName: name });
     return true;
   } catch (err) {
-    if (err instanceof ResourceNotFoundException || (err as Error).name === 'ResourceNotFoundException') return false;
+    if ((err as Error).name === 'ResourceNotFoundException') return false;
     throw err;
   }
 }
@@ -64,10 +68,11 @@ const indexesOfType = (table: TableDef, type: DmsIndex['type']): (GlobalSecondar
     .filter((i) => i.type === type)
     .map((i) => ({ IndexName: i.name, KeySchema: keySchema(i.partition, i.sort), Projection: projection(i) }));
 
-const waitUntilActive = (client: DynamoDBClient, name: string) =>
-  waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: name });
+const waitUntilActive = async (client: DynamoDBClient, name: string) =>
+  (await controlPlane()).waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: name });
 
 async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: boolean): Promise<void> {
+  const { CreateTableCommand, UpdateTimeToLiveCommand } = await controlPlane();
   const gsis = indexesOfType(table, 'GSI');
   const lsis = indexesOfType(table, 'LSI');
   await client.send(
@@ -94,21 +99,11 @@ async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: b
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
 const REFUSED_CREDENTIALS = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'AccessDeniedException', 'ExpiredTokenException', 'InvalidClientTokenId']);
 
-async function endpointOf(client: DynamoDBClient): Promise<string> {
-  try {
-    const endpoint = await client.config.endpoint?.();
-    if (endpoint) return `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}`;
-  } catch {
-    // No configured endpoint: AWS's own for the region.
-  }
-  return `DynamoDB in ${await client.config.region()}`;
-}
-
 /** The first call to DynamoDB failed at boot: one line saying what to fix (the SDK's own error is the cause). */
-async function bootFailure(client: DynamoDBClient, err: unknown): Promise<Error> {
+function bootFailure(target: TableTarget, err: unknown): Error {
   if (err instanceof MissingTablesError) return err;
   const e = err as { name?: string; code?: string; message?: string };
-  const where = await endpointOf(client);
+  const where = target.where;
   if (e.name === 'CredentialsProviderError') {
     return new BootError(
       `no AWS credentials for ${where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an IAM role provides them (or use --backend embedded for local work)`,
@@ -129,33 +124,34 @@ async function bootFailure(client: DynamoDBClient, err: unknown): Promise<Error>
 
 /** Make sure every table exists; idempotent, existing tables are kept as they are. Failures are BootErrors. */
 export async function ensureTables(
-  client: DynamoDBClient,
+  target: TableTarget,
   tables: readonly TableDef[],
   options: EnsureTablesOptions,
 ): Promise<EnsureTablesResult> {
   try {
-    return await ensureTablesOnce(client, tables, options);
+    return await ensureTablesOnce(target, tables, options);
   } catch (err) {
-    throw await bootFailure(client, err);
+    throw bootFailure(target, err);
   }
 }
 
 async function ensureTablesOnce(
-  client: DynamoDBClient,
+  target: TableTarget,
   tables: readonly TableDef[],
   options: EnsureTablesOptions,
 ): Promise<EnsureTablesResult> {
-  const exists = await mapBounded(tables, TABLE_CONCURRENCY, (table) => tableExists(client, table.name));
+  const exists = await mapBounded(tables, TABLE_CONCURRENCY, (table) => tableExists(target, table.name));
   const existing = tables.filter((_, i) => exists[i]).map((t) => t.name);
   const missing = tables.filter((_, i) => !exists[i]);
   if (missing.length > 0 && !options.create) throw new MissingTablesError(missing.map((t) => t.name));
+  const client = missing.length > 0 ? await target.control() : undefined;
   await mapBounded(missing, TABLE_CONCURRENCY, async (table) => {
     try {
-      await createTable(client, table, options.enableTtl);
+      await createTable(client!, table, options.enableTtl);
     } catch (err) {
       // Another process created it between our DescribeTable and CreateTable: it exists now, which is all we need.
       if ((err as Error).name !== 'ResourceInUseException') throw err;
-      await waitUntilActive(client, table.name);
+      await waitUntilActive(client!, table.name);
     }
   });
   return { created: missing.map((t) => t.name), existing };

@@ -1,11 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  TransactGetItemsCommand,
-  TransactWriteItemsCommand,
-  type AttributeValue,
-  type DynamoDBClient,
-  type TransactWriteItem,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../codec/attribute-value.js';
+import type { DataPlane, TransactGetItemsOutput, TransactWriteEntry as TransactWriteItem } from './dataplane/port.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { itemSize } from '../codec/size.js';
@@ -28,7 +23,7 @@ const RETRYABLE_REASONS = new Set(['TransactionConflict', 'ThrottlingError', 'Pr
 const RETRYABLE_ERRORS = new Set(['TransactionInProgressException', ...THROTTLING_ERRORS]);
 
 export interface TransactionOptions {
-  readonly client: DynamoDBClient;
+  readonly client: DataPlane;
   readonly crypto: CryptoPort;
   readonly models: (name: string) => ModelDef | undefined;
   readonly retry: RetryPolicy;
@@ -172,9 +167,7 @@ export class TransactionStore {
     const budget = new RetryBudget(this.#options.retry);
     for (;;) {
       try {
-        await this.#options.client.send(
-          new TransactWriteItemsCommand({ TransactItems: transactItems, ...(token ? { ClientRequestToken: token } : {}) }),
-        );
+        await this.#options.client.TransactWriteItems({ TransactItems: transactItems, ...(token ? { ClientRequestToken: token } : {}) });
         return { committed: built.length };
       } catch (err) {
         const all = cancellationReasons(err);
@@ -221,7 +214,7 @@ export class TransactionStore {
     });
     uniqueKeys(entries.map((e) => [e.model.table, e.request.Key] as const), 'items');
     try {
-      const out = await this.#options.client.send(new TransactGetItemsCommand({ TransactItems: entries.map((e) => ({ Get: e.request })) }));
+      const out = (await this.#options.client.TransactGetItems({ TransactItems: entries.map((e) => ({ Get: e.request })) })) as TransactGetItemsOutput;
       const items = await Promise.all(
         entries.map((e, i) => {
           const item = out.Responses?.[i]?.Item;

@@ -29,7 +29,6 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { TransactWriteItemsCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import t, { type Test } from 'tap';
 import { startTestSidecar, type TestResponse, type TestSidecar } from '../helpers/sidecar.js';
 import { prng } from '../helpers/prng.js';
@@ -40,9 +39,9 @@ process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 const RUN = randomUUID().replace(/-/g, '').slice(0, 8);
 const SEED = Number(process.env.DRILL_FAULTS_SEED ?? 20261126);
 const RATE = Number(process.env.DRILL_FAULTS_RATE ?? 0.3);
-const SDK_MAX_ATTEMPTS = 3; // src/store/backend.ts dynamoClientConfig
+const SDK_MAX_ATTEMPTS = 3; // src/store/backend.ts leanClientOptions (the SDK's standard mode, same attempts)
 const SIDECAR_MAX_ATTEMPTS = 12; // src/store/retry.ts DEFAULT_RETRY.maxAttempts
-const SDK_REQUEST_TIMEOUT_MS = 10_000; // src/store/backend.ts NodeHttpHandler requestTimeout
+const SDK_REQUEST_TIMEOUT_MS = 10_000; // src/store/backend.ts leanClientOptions requestTimeoutMs
 
 type Json = Record<string, any>;
 type Mode = 'throttle' | 'error500' | 'slow' | 'drop' | 'unprocessed' | 'stall';
@@ -50,48 +49,6 @@ type Kind = 'create' | 'put' | 'batch' | 'tx';
 type Fault = 'pass' | 'throttle' | 'error500' | 'bare503' | 'slow-before' | 'slow-after' | 'drop-before' | 'drop-after' | 'unprocessed' | 'unprocessed-sticky' | 'stall';
 
 const random = prng(SEED);
-
-// ------------------------------------------------------------------------------------------ wire format helpers
-
-type WireAv = Record<string, any>;
-
-function fromWire(av: WireAv): AttributeValue {
-  if (av.B !== undefined) return { B: new Uint8Array(Buffer.from(av.B, 'base64')) };
-  if (av.BS !== undefined) return { BS: av.BS.map((b: string) => new Uint8Array(Buffer.from(b, 'base64'))) };
-  if (av.M !== undefined) return { M: Object.fromEntries(Object.entries(av.M).map(([k, v]) => [k, fromWire(v as WireAv)])) };
-  if (av.L !== undefined) return { L: av.L.map(fromWire) };
-  return av as AttributeValue;
-}
-
-function toWire(av: AttributeValue): WireAv {
-  if (av.B !== undefined) return { B: Buffer.from(av.B).toString('base64') };
-  if (av.BS !== undefined) return { BS: av.BS.map((b) => Buffer.from(b).toString('base64')) };
-  if (av.M !== undefined) return { M: Object.fromEntries(Object.entries(av.M).map(([k, v]) => [k, toWire(v)])) };
-  if (av.L !== undefined) return { L: av.L.map(toWire) };
-  return av as WireAv;
-}
-
-const mapItem = (item: Record<string, WireAv> | undefined, f: (v: any) => any) =>
-  item === undefined ? undefined : Object.fromEntries(Object.entries(item).map(([k, v]) => [k, f(v)]));
-
-function transactInputFromWire(body: Json): Json {
-  return {
-    ...body,
-    TransactItems: (body.TransactItems as Json[]).map((entry) =>
-      Object.fromEntries(
-        Object.entries(entry).map(([kind, spec]) => [
-          kind,
-          {
-            ...(spec as Json),
-            ...((spec as Json).Item ? { Item: mapItem((spec as Json).Item, fromWire) } : {}),
-            ...((spec as Json).Key ? { Key: mapItem((spec as Json).Key, fromWire) } : {}),
-            ...((spec as Json).ExpressionAttributeValues ? { ExpressionAttributeValues: mapItem((spec as Json).ExpressionAttributeValues, fromWire) } : {}),
-          },
-        ]),
-      ),
-    ),
-  };
-}
 
 // ------------------------------------------------------------------------------------------ the proxy
 
@@ -149,15 +106,13 @@ async function startFaultProxy(
       body: Buffer.from(JSON.stringify(value)),
     });
     try {
-      const input = transactInputFromWire(JSON.parse(body.toString('utf8')));
-      await host.sidecar.backend.client.send(new TransactWriteItemsCommand(input as any));
+      // The host's data plane speaks the wire format (JSON protocol) itself.
+      await host.sidecar.backend.dataPlane.TransactWriteItems(JSON.parse(body.toString('utf8')));
       return json({}, 200);
     } catch (err) {
       const e = err as Json;
-      const reasons = Array.isArray(e.CancellationReasons)
-        ? { CancellationReasons: e.CancellationReasons.map((r: Json) => ({ ...r, ...(r.Item ? { Item: mapItem(r.Item, toWire) } : {}) })) }
-        : {};
-      const status = e.$fault === 'server' ? 500 : 400;
+      const reasons = Array.isArray(e.CancellationReasons) ? { CancellationReasons: e.CancellationReasons } : {};
+      const status = (e.statusCode ?? 400) >= 500 ? 500 : 400;
       return json({ __type: `com.amazonaws.dynamodb.v20120810#${e.name}`, message: e.message, ...reasons }, status);
     }
   };

@@ -11,6 +11,7 @@
 import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import { startTestSidecar, type TestResponse } from '../helpers/sidecar.js';
+import { DATA_PLANE_OPERATIONS } from '../../src/store/dataplane/port.js';
 
 type Json = Record<string, any>;
 
@@ -21,15 +22,17 @@ const J = { 'content-type': 'application/json' };
 const s = await startTestSidecar({ batchMaxItems: 10 });
 t.teardown(() => s.close());
 
-// Every DynamoDB command the sidecar sends goes through this instance's `send` (transactions included: the embedded
-// client routes them from `send`). Counting here sees exactly what would reach DynamoDB.
+// Every DynamoDB call the sidecar makes goes through the backend's data plane (transactions included: the embedded
+// one routes them to its coordinator). Counting here sees exactly what would reach DynamoDB.
 let backendCalls = 0;
-const client = s.sidecar.backend.client as unknown as { send: (...args: unknown[]) => Promise<unknown> };
-const originalSend = client.send.bind(client);
-client.send = (...args: unknown[]) => {
-  backendCalls += 1;
-  return originalSend(...args);
-};
+const dataPlane = s.sidecar.backend.dataPlane as unknown as Record<string, (input: unknown) => Promise<unknown>>;
+for (const operation of DATA_PLANE_OPERATIONS) {
+  const original = dataPlane[operation]!.bind(dataPlane);
+  dataPlane[operation] = (input: unknown) => {
+    backendCalls += 1;
+    return original(input);
+  };
+}
 const protoKeysBefore = Object.getOwnPropertyNames(Object.prototype).sort();
 
 const user = (pk: string, extra: Json = {}): Json => ({ PK: `${RUN}#${pk}`, SK: 'P', email: `${pk.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`, ...extra });

@@ -9,8 +9,11 @@ import { currentDeadline, noteDeadlineHit } from '../deadline.js';
 import { signatureHeaders, type Credentials } from './sigv4.js';
 import { traceHooks } from '../../trace/context.js';
 
+/** DescribeTable is not a data-plane operation: the embedded transaction coordinator and the readiness check use it. */
+export type LeanOperation = DataPlaneOperation | 'DescribeTable';
+
 export interface CallRecord {
-  readonly operation: DataPlaneOperation;
+  readonly operation: LeanOperation;
   readonly seconds: number;
   readonly outcome: 'ok' | 'error' | 'throttled';
   readonly attempts: number;
@@ -94,6 +97,8 @@ function corrupt(name: 'CRC32CheckFailed' | 'TruncatedResponse', message: string
 function networkError(err: NodeJS.ErrnoException): DataPlaneError {
   if (err instanceof DataPlaneError) return err;
   const code = err.code;
+  // No network code but a name of its own (CredentialsProviderError from the credential chain): kept, not retried.
+  if (code === undefined && err.name && err.name !== 'Error') return new DataPlaneError(err.name, err.message, { cause: err });
   return new DataPlaneError(code ?? 'NetworkingError', err.message, { code, retryable: isTransient('', undefined, code ?? 'ECONNRESET'), cause: err });
 }
 
@@ -144,6 +149,14 @@ export class LeanDynamoClient implements DataPlane {
   TransactGetItems(input: Json) { return this.call('TransactGetItems', input); }
   TransactWriteItems(input: Json) { return this.call('TransactWriteItems', input); }
 
+  /** Not part of the DataPlane port (a control-plane read): a table's key schema, status, … */
+  DescribeTable(input: { TableName: string }) { return this.#call('DescribeTable', input); }
+
+  /** The Unix socket every connection goes to, if any (the embedded store). */
+  get socketPath(): string | undefined {
+    return this.#options.socketPath;
+  }
+
   /** Tokens left in the retry quota (for tests and diagnostics). */
   get retryTokens(): number {
     return this.#quota.available;
@@ -155,6 +168,10 @@ export class LeanDynamoClient implements DataPlane {
 
   async call(operation: DataPlaneOperation, input: Json): Promise<Json> {
     if (!DATA_PLANE_OPERATIONS.includes(operation)) throw new TypeError(`not a data-plane operation: ${operation}`);
+    return this.#call(operation, input);
+  }
+
+  async #call(operation: LeanOperation, input: Json): Promise<Json> {
     const started = performance.now();
     const deadline = this.#options.retryDeadlineMs === undefined ? Infinity : Date.now() + this.#options.retryDeadlineMs;
     // The request's own deadline (X-Request-Timeout-Ms, a Lambda invocation): bounds each attempt and every retry.
@@ -199,12 +216,12 @@ export class LeanDynamoClient implements DataPlane {
     }
   }
 
-  #record(operation: DataPlaneOperation, started: number, outcome: CallRecord['outcome'], attempts: number): void {
+  #record(operation: LeanOperation, started: number, outcome: CallRecord['outcome'], attempts: number): void {
     this.#options.onCall?.({ operation, seconds: (performance.now() - started) / 1000, outcome, attempts });
   }
 
   async #attempt(
-    operation: DataPlaneOperation,
+    operation: LeanOperation,
     body: Buffer,
     window: { timeoutMs: number; byDeadline: boolean },
     traceHeader?: string,
@@ -235,7 +252,7 @@ export class LeanDynamoClient implements DataPlane {
     return this.#send(operation, headers, body, window);
   }
 
-  #send(operation: DataPlaneOperation, headers: Record<string, string>, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
+  #send(operation: LeanOperation, headers: Record<string, string>, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const req = this.#request({
         agent: this.#agent,

@@ -3,20 +3,9 @@
  * shapes (attribute values as `{ S: "…" }`, numbers as strings, binaries base64), no driver types.
  */
 
-/** One attribute value as the JSON protocol writes it. */
-export type AttributeValue =
-  | { S: string }
-  | { N: string }
-  | { B: string }
-  | { BOOL: boolean }
-  | { NULL: true }
-  | { SS: string[] }
-  | { NS: string[] }
-  | { BS: string[] }
-  | { L: AttributeValue[] }
-  | { M: Record<string, AttributeValue> };
+import type { Item } from '../../codec/attribute-value.js';
 
-export type Item = Record<string, AttributeValue>;
+export type { AttributeValue, Item } from '../../codec/attribute-value.js';
 
 /** A request or response body: the operation's JSON document (see the DynamoDB API reference for each). */
 export type Json = Record<string, unknown>;
@@ -102,3 +91,5 @@ export class DataPlaneError extends Error {
     return { httpStatusCode: this.statusCode, attempts: this.attempts };
   }
 }
+
+export type * from './shapes.js';

@@ -1,23 +1,9 @@
-import {
-  DynamoDBClient,
-  TransactGetItemsCommand,
-  TransactWriteItemsCommand,
-  type $Command,
-  type DynamoDBClientConfig,
-  type DynamoDBClientResolvedConfig,
-  type ServiceInputTypes,
-  type ServiceOutputTypes,
-  type TransactGetItemsCommandInput,
-  type TransactWriteItemsCommandInput,
-} from '@aws-sdk/client-dynamodb';
+import { LeanDynamoClient, type LeanClientOptions } from '../dataplane/client.js';
+import type { DataPlane, Json } from '../dataplane/port.js';
 import { IdempotencyCache, TransactionCoordinator, type IdempotencyOptions } from './coordinator.js';
 import { IntentJournal } from './journal.js';
 import { RwLock } from './rw-lock.js';
 import { lockWithin } from './deadline-lock.js';
-
-type AnyCommand = $Command<ServiceInputTypes, ServiceOutputTypes, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>;
-type SendOptions = Parameters<DynamoDBClient['send']>[1];
-type Callback<O> = (err: unknown, data?: O) => void;
 
 export interface EmbeddedClientOptions {
   readonly idempotency?: IdempotencyOptions;
@@ -25,24 +11,22 @@ export interface EmbeddedClientOptions {
   readonly dataDir?: string | undefined;
 }
 
-/** Both checks: a second copy of the SDK in node_modules would defeat instanceof alone. */
-function isCommand(command: unknown, cls: { name: string; prototype: object }): boolean {
-  return command instanceof (cls as unknown as new () => object) || (command as object)?.constructor?.name === cls.name;
-}
-
 /**
- * A DynamoDBClient for the embedded store (dynalite), which lacks transactions. TransactWriteItems runs in this
- * process under an exclusive lock; every other command, TransactGetItems included, holds the lock shared, so no
- * transaction is ever seen half-applied, and reads (transactional or not) never wait for one another.
+ * The data plane of the embedded store (dynalite), which lacks transactions: the lean client on dynalite's socket,
+ * with TransactWriteItems run in this process under an exclusive lock; every other operation, TransactGetItems
+ * included, holds the lock shared, so no transaction is ever seen half-applied, and reads (transactional or not)
+ * never wait for one another.
  */
-export class EmbeddedDynamoClient extends DynamoDBClient {
+export class EmbeddedDataPlane implements DataPlane {
   readonly lock = new RwLock();
-  private readonly coordinator: TransactionCoordinator;
+  /** The store itself, outside the lock (what the coordinator calls; tests hook it). */
+  readonly store: LeanDynamoClient;
+  readonly #coordinator: TransactionCoordinator;
 
-  constructor(config: DynamoDBClientConfig, options: EmbeddedClientOptions = {}) {
-    super(config);
-    this.coordinator = new TransactionCoordinator(
-      (command) => this.rawSend(command),
+  constructor(client: LeanClientOptions | LeanDynamoClient, options: EmbeddedClientOptions = {}) {
+    this.store = client instanceof LeanDynamoClient ? client : new LeanDynamoClient(client);
+    this.#coordinator = new TransactionCoordinator(
+      this.store,
       new IdempotencyCache(options.idempotency),
       options.dataDir ? new IntentJournal(options.dataDir) : undefined,
     );
@@ -50,45 +34,32 @@ export class EmbeddedDynamoClient extends DynamoDBClient {
 
   /** Rolls back transactions a crash interrupted (see TransactionCoordinator.recover); call before serving. */
   recover(): Promise<number> {
-    return this.lock.write(() => this.coordinator.recover());
+    return this.lock.write(() => this.#coordinator.recover());
   }
 
-  override send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
-    command: $Command<I, O, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>,
-    options?: SendOptions,
-  ): Promise<O>;
-  override send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
-    command: $Command<I, O, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>,
-    cb: Callback<O>,
-  ): void;
-  override send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
-    command: $Command<I, O, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>,
-    options: SendOptions,
-    cb: Callback<O>,
-  ): void;
-  override send(command: AnyCommand, optionsOrCb?: SendOptions | Callback<unknown>, cb?: Callback<unknown>): Promise<unknown> | void {
-    const callback = typeof optionsOrCb === 'function' ? optionsOrCb : cb;
-    const options = typeof optionsOrCb === 'function' ? undefined : optionsOrCb;
-    const result = this.route(command, options);
-    if (!callback) return result;
-    result.then((data) => callback(null, data), (err: unknown) => callback(err));
+  GetItem(input: Json) { return lockWithin(this.lock, false, () => this.store.GetItem(input)); }
+  PutItem(input: Json) { return lockWithin(this.lock, false, () => this.store.PutItem(input)); }
+  UpdateItem(input: Json) { return lockWithin(this.lock, false, () => this.store.UpdateItem(input)); }
+  DeleteItem(input: Json) { return lockWithin(this.lock, false, () => this.store.DeleteItem(input)); }
+  Query(input: Json) { return lockWithin(this.lock, false, () => this.store.Query(input)); }
+  Scan(input: Json) { return lockWithin(this.lock, false, () => this.store.Scan(input)); }
+  BatchGetItem(input: Json) { return lockWithin(this.lock, false, () => this.store.BatchGetItem(input)); }
+  BatchWriteItem(input: Json) { return lockWithin(this.lock, false, () => this.store.BatchWriteItem(input)); }
+
+  TransactWriteItems(input: Json): Promise<Json> {
+    return lockWithin(this.lock, true, () => this.#coordinator.transactWrite(input));
   }
 
-  private route(command: AnyCommand, options: SendOptions | undefined): Promise<unknown> {
-    if (isCommand(command, TransactWriteItemsCommand)) {
-      return lockWithin(this.lock, true, () => this.coordinator.transactWrite(command.input as TransactWriteItemsCommandInput));
-    }
-    if (isCommand(command, TransactGetItemsCommand)) {
-      // Shared is enough: a transaction writes under the exclusive lock, and single-item writes are atomic per item.
-      return lockWithin(this.lock, false, () => this.coordinator.transactGet(command.input as TransactGetItemsCommandInput));
-    }
-    return lockWithin(this.lock, false, () => this.rawSend(command, options));
+  /** Shared is enough: a transaction writes under the exclusive lock, and single-item writes are atomic per item. */
+  TransactGetItems(input: Json): Promise<Json> {
+    return lockWithin(this.lock, false, () => this.#coordinator.transactGet(input));
   }
 
-  private rawSend<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
-    command: $Command<I, O, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>,
-    options?: SendOptions,
-  ): Promise<O> {
-    return super.send(command, options);
+  DescribeTable(input: { TableName: string }): Promise<Json> {
+    return lockWithin(this.lock, false, () => this.store.DescribeTable(input));
+  }
+
+  close(): void {
+    this.store.close();
   }
 }

@@ -1,35 +1,20 @@
-import {
-  DeleteItemCommand,
-  DescribeTableCommand,
-  DynamoDBServiceException,
-  GetItemCommand,
-  IdempotentParameterMismatchException,
-  PutItemCommand,
-  TransactionCanceledException,
-  UpdateItemCommand,
-  type $Command,
-  type AttributeValue,
-  type CancellationReason,
-  type DynamoDBClientResolvedConfig,
-  type ItemResponse,
-  type ServiceInputTypes,
-  type ServiceOutputTypes,
-  type TransactGetItem,
-  type TransactGetItemsCommandInput,
-  type TransactGetItemsCommandOutput,
-  type TransactWriteItem,
-  type TransactWriteItemsCommandInput,
-  type TransactWriteItemsCommandOutput,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../../codec/attribute-value.js';
 import { isConditionFailure } from '../backend-errors.js';
+import { DataPlaneError, type CancellationReason, type DataPlane, type GetItemOutput, type Json } from '../dataplane/port.js';
 import type { IntentJournal, IntentEntry } from './journal.js';
 
 type Item = Record<string, AttributeValue>;
 
-/** Sends one command straight to the store, bypassing the transaction lock (the caller already holds it). */
-export type RawSend = <I extends ServiceInputTypes, O extends ServiceOutputTypes>(
-  command: $Command<I, O, DynamoDBClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes>,
-) => Promise<O>;
+/** The store itself, bypassing the transaction lock (the caller already holds it): single-item calls and DescribeTable. */
+export type RawStore = Pick<DataPlane, 'GetItem' | 'PutItem' | 'DeleteItem' | 'UpdateItem'> & {
+  DescribeTable(input: Json): Promise<Json>;
+};
+
+type TransactWriteItem = Partial<Record<ActionKind, ActionSpec>>;
+type TransactGetItem = { Get?: ActionSpec & { ProjectionExpression?: string } };
+type TransactWriteInput = { TransactItems?: TransactWriteItem[]; ClientRequestToken?: string };
+type TransactGetInput = { TransactItems?: TransactGetItem[] };
+type ItemResponse = { Item?: Item };
 
 export const MAX_TRANSACT_ITEMS = 100;
 const ACTIONS = ['ConditionCheck', 'Put', 'Delete', 'Update'] as const;
@@ -61,24 +46,24 @@ interface Staged extends Action {
 
 // ---------------------------------------------------------------------------------------------- errors
 
-export function validationError(message: string): DynamoDBServiceException {
-  return new DynamoDBServiceException({ name: 'ValidationException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message });
+export function validationError(message: string): DataPlaneError {
+  return new DataPlaneError('ValidationException', message, { statusCode: 400 });
 }
 
-function cancelled(reasons: CancellationReason[]): TransactionCanceledException {
+function cancelled(reasons: CancellationReason[]): DataPlaneError {
   const codes = reasons.map((r) => r.Code).join(', ');
-  return new TransactionCanceledException({
-    $metadata: { httpStatusCode: 400 },
-    message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes}]`,
+  return new DataPlaneError('TransactionCanceledException', `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes}]`, {
+    statusCode: 400,
     CancellationReasons: reasons,
   });
 }
 
-function mismatch(): IdempotentParameterMismatchException {
-  return new IdempotentParameterMismatchException({
-    $metadata: { httpStatusCode: 400 },
-    message: 'Request parameters do not match the parameters of the original request with the same ClientRequestToken',
-  });
+function mismatch(): DataPlaneError {
+  return new DataPlaneError(
+    'IdempotentParameterMismatchException',
+    'Request parameters do not match the parameters of the original request with the same ClientRequestToken',
+    { statusCode: 400 },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- stable keys
@@ -96,7 +81,7 @@ export function stableStringify(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-function fingerprint(input: TransactWriteItemsCommandInput): string {
+function fingerprint(input: TransactWriteInput): string {
   const { ClientRequestToken: _token, ...rest } = input;
   return stableStringify(rest);
 }
@@ -164,7 +149,7 @@ export class IdempotencyCache {
 
 const camel = (name: string): string => name.charAt(0).toLowerCase() + name.slice(1);
 
-function constraintError(value: string, path: string, constraint: string): DynamoDBServiceException {
+function constraintError(value: string, path: string, constraint: string): DataPlaneError {
   return validationError(`1 validation error detected: Value ${value} at '${path}' failed to satisfy constraint: Member must ${constraint}`);
 }
 
@@ -212,7 +197,7 @@ function actionOf(item: TransactWriteItem, index: number): { kind: ActionKind; s
 
 function validateGet(item: TransactGetItem, index: number): void {
   const where = `transactItems.${index + 1}.member.get`;
-  const spec = item?.Get as (ActionSpec & { ProjectionExpression?: string }) | undefined;
+  const spec = item?.Get;
   if (!spec) throw constraintError('null', where, 'not be null');
   for (const field of ['TableName', 'Key'] as const) requireField(spec, field, where);
   assertPlaceholdersUsed(spec, [spec.ProjectionExpression]);
@@ -241,7 +226,7 @@ function placeholdersFor(expression: string, spec: ActionSpec): Pick<ActionSpec,
  */
 export class TransactionCoordinator {
   constructor(
-    private readonly send: RawSend,
+    private readonly store: RawStore,
     private readonly tokens: IdempotencyCache = new IdempotencyCache(),
     /** With a data directory: intents made durable before the first write, so a crash can be undone at boot. */
     private readonly journal?: IntentJournal,
@@ -261,7 +246,7 @@ export class TransactionCoordinator {
     return pending.length;
   }
 
-  async transactWrite(input: TransactWriteItemsCommandInput): Promise<TransactWriteItemsCommandOutput> {
+  async transactWrite(input: TransactWriteInput): Promise<Json> {
     assertCount(input?.TransactItems);
     const parsed = input.TransactItems!.map(actionOf);
     const token = input.ClientRequestToken;
@@ -274,15 +259,15 @@ export class TransactionCoordinator {
     return replay(outcome);
   }
 
-  async transactGet(input: TransactGetItemsCommandInput): Promise<TransactGetItemsCommandOutput> {
+  async transactGet(input: TransactGetInput): Promise<Json> {
     assertCount(input?.TransactItems);
     input.TransactItems!.forEach(validateGet);
     const Responses = await Promise.all(input.TransactItems!.map(({ Get }) => this.readOne(Get!)));
-    return { $metadata: {}, Responses };
+    return { Responses };
   }
 
   private async readOne(get: NonNullable<TransactGetItem['Get']>): Promise<ItemResponse> {
-    const { Item } = await this.send(new GetItemCommand({ ...get, ConsistentRead: true }));
+    const { Item } = (await this.store.GetItem({ ...get, ConsistentRead: true })) as GetItemOutput;
     return Item ? { Item } : {};
   }
 
@@ -292,12 +277,12 @@ export class TransactionCoordinator {
       await this.execute(parsed);
       return { ok: true };
     } catch (err) {
-      if (err instanceof TransactionCanceledException) return { ok: false, error: err };
+      if (err instanceof DataPlaneError && err.name === 'TransactionCanceledException') return { ok: false, error: err };
       throw err;
     }
   }
 
-  private async execute(parsed: { kind: ActionKind; spec: ActionSpec }[]): Promise<TransactWriteItemsCommandOutput> {
+  private async execute(parsed: { kind: ActionKind; spec: ActionSpec }[]): Promise<Json> {
     const actions = await this.resolveKeys(parsed);
     const staged = await Promise.all(actions.map((a) => this.snapshot(a)));
     const reasons = await this.checkAll(staged);
@@ -306,7 +291,7 @@ export class TransactionCoordinator {
     const intent = await this.journal?.begin(writes.map(({ table, key, before }): IntentEntry => ({ table, key, before })));
     await this.applyAll(staged, intent);
     if (intent !== undefined) await this.journal!.finish(intent);
-    return { $metadata: {} };
+    return {};
   }
 
   // ---- keys
@@ -329,14 +314,14 @@ export class TransactionCoordinator {
   }
 
   private async keyAttributes(table: string): Promise<string[]> {
-    const { Table } = await this.send(new DescribeTableCommand({ TableName: table }));
-    return (Table?.KeySchema ?? []).map((k) => k.AttributeName!);
+    const { Table } = (await this.store.DescribeTable({ TableName: table })) as { Table?: { KeySchema?: { AttributeName: string }[] } };
+    return (Table?.KeySchema ?? []).map((k) => k.AttributeName);
   }
 
   // ---- phase 1: snapshot and check, nothing changes
 
   private async snapshot(action: Action): Promise<Staged> {
-    const { Item } = await this.send(new GetItemCommand({ TableName: action.table, Key: action.key, ConsistentRead: true }));
+    const { Item } = (await this.store.GetItem({ TableName: action.table, Key: action.key, ConsistentRead: true })) as GetItemOutput;
     return { ...action, before: Item };
   }
 
@@ -353,8 +338,8 @@ export class TransactionCoordinator {
     const condition = { TableName: s.table, ConditionExpression: expression, ...placeholdersFor(expression, s.spec) };
     try {
       await (s.before
-        ? this.send(new PutItemCommand({ ...condition, Item: s.before }))
-        : this.send(new DeleteItemCommand({ ...condition, Key: s.key })));
+        ? this.store.PutItem({ ...condition, Item: s.before })
+        : this.store.DeleteItem({ ...condition, Key: s.key }));
       return { Code: 'None' };
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
@@ -385,14 +370,14 @@ export class TransactionCoordinator {
     const TableName = s.table;
     switch (s.kind) {
       case 'Put':
-        await this.send(new PutItemCommand({ TableName, Item: s.spec.Item! }));
+        await this.store.PutItem({ TableName, Item: s.spec.Item! });
         return;
       case 'Delete':
-        await this.send(new DeleteItemCommand({ TableName, Key: s.key }));
+        await this.store.DeleteItem({ TableName, Key: s.key });
         return;
       case 'Update': {
         const UpdateExpression = s.spec.UpdateExpression!;
-        await this.send(new UpdateItemCommand({ TableName, Key: s.key, UpdateExpression, ...placeholdersFor(UpdateExpression, s.spec) }));
+        await this.store.UpdateItem({ TableName, Key: s.key, UpdateExpression, ...placeholdersFor(UpdateExpression, s.spec) });
         return;
       }
       case 'ConditionCheck':
@@ -412,19 +397,19 @@ export class TransactionCoordinator {
     }
     if (failures.length > 0) {
       const message = `transaction failed (${(cause as Error)?.message}) and ${failures.length} item(s) could not be restored`;
-      throw new DynamoDBServiceException({ name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 500 }, message });
+      throw new DataPlaneError('InternalServerError', message, { statusCode: 500 });
     }
   }
 
   private async restore(s: Pick<Staged, 'table' | 'key' | 'before'>): Promise<void> {
-    if (s.before) await this.send(new PutItemCommand({ TableName: s.table, Item: s.before }));
-    else await this.send(new DeleteItemCommand({ TableName: s.table, Key: s.key }));
+    if (s.before) await this.store.PutItem({ TableName: s.table, Item: s.before });
+    else await this.store.DeleteItem({ TableName: s.table, Key: s.key });
   }
 }
 
-function replay(outcome: Outcome): TransactWriteItemsCommandOutput {
+function replay(outcome: Outcome): Json {
   if (!outcome.ok) throw outcome.error;
-  return { $metadata: {} };
+  return {};
 }
 
 function pickKey(item: Item, names: string[]): Item {

@@ -1,6 +1,6 @@
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '../../codec/attribute-value.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -20,21 +20,15 @@ const PREFIX = 'txn-intent-';
 const DONE = '.json';
 const PARTIAL = '.tmp';
 
-/** Binary attribute values as `{"$b": base64}`; nothing else in an AttributeValue tree is a bare string under "$b". */
-function encode(value: unknown): unknown {
-  if (value instanceof Uint8Array) return { $b: Buffer.from(value).toString('base64') };
-  if (Array.isArray(value)) return value.map(encode);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, encode(v)]));
-  }
-  return value;
-}
-
+/**
+ * Records written before the JSON-protocol switch hold binaries as `{"$b": base64}` (never a shape of an
+ * AttributeValue tree, where a bare string under "$b" cannot occur): read back as the base64 string itself.
+ */
 function revive(_key: string, value: unknown): unknown {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const keys = Object.keys(value);
     const b = (value as { $b?: unknown }).$b;
-    if (keys.length === 1 && typeof b === 'string') return new Uint8Array(Buffer.from(b, 'base64'));
+    if (keys.length === 1 && typeof b === 'string') return b;
   }
   return value;
 }
@@ -65,7 +59,7 @@ export class IntentJournal {
     const partial = join(this.dir, `${PREFIX}${id}${PARTIAL}`);
     const handle = await open(partial, 'wx', 0o600);
     try {
-      await handle.writeFile(JSON.stringify({ v: 1, entries: encode(entries) }));
+      await handle.writeFile(JSON.stringify({ v: 1, entries }));
       await handle.sync();
     } finally {
       await handle.close();

@@ -1,7 +1,7 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { TableDef } from '../../model/index.js';
-import { dynamoClientConfig } from '../backend.js';
+import { dynamoClientConfig, lazyControlClient, leanClientOptions, whereOf } from '../backend.js';
+import { LeanDynamoClient } from '../dataplane/client.js';
 import { ensureTables } from '../tables.js';
 import { PartnerConfigError, type PartnerConfig } from './config.js';
 import { RoleCredentials } from './credentials.js';
@@ -25,13 +25,16 @@ export async function provisionPartners(options: ProvisionOptions): Promise<void
   for (const partner of options.partners) {
     const credentials = new RoleCredentials({ sts: options.sts, partner });
     const region = partner.region ?? options.region;
-    const client = new DynamoDBClient(dynamoClientConfig(partner.endpoint ?? options.endpoint, region, credentials.provide));
+    const endpoint = partner.endpoint ?? options.endpoint;
+    const client = new LeanDynamoClient(leanClientOptions(endpoint, region, credentials.provide));
+    const control = lazyControlClient(() => dynamoClientConfig(endpoint, region, credentials.provide));
     try {
-      await ensureTables(client, options.tables, { create: true, enableTtl: true });
+      await ensureTables({ describe: client, control: control.get, where: whereOf(endpoint, region) }, options.tables, { create: true, enableTtl: true });
     } catch (err) {
       errors.push(`partner "${partner.id}": cannot create its tables (${(err as Error).message})`);
     } finally {
-      client.destroy();
+      client.close();
+      control.destroy();
     }
   }
   if (errors.length > 0) throw new PartnerConfigError(errors);
