@@ -13,7 +13,7 @@ import { startMoto } from './helpers/moto.js';
 import { tools, withTool } from './helpers/tools.js';
 import { newDeadline, setAmbientDeadline, withDeadline } from '../src/store/deadline.js';
 import { LeanDynamoClient } from '../src/store/dataplane/client.js';
-import type { EmbeddedDynamoClient } from '../src/store/embedded/client.js';
+import type { EmbeddedDataPlane } from '../src/store/embedded/client.js';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
@@ -181,7 +181,7 @@ t.test("the embedded store's transaction lock is waited for no longer than the b
   const pk = `${RUN}#LOCK`;
   // Compiles the route's validator first (once per process, CPU time no deadline can cut short).
   t.equal((await host.request('POST', '/v1/transactions/write', { items: [{ op: 'put', model: 'User', item: user(`${pk}WARM`) }] })).status, 200, 'warm-up transaction');
-  const release = await (host.sidecar.backend.client as EmbeddedDynamoClient).lock.acquireWrite();
+  const release = await (host.sidecar.backend.dataPlane as EmbeddedDataPlane).lock.acquireWrite();
   let released = false;
   t.teardown(() => {
     if (!released) release();
