@@ -143,6 +143,23 @@ t.test('a checksum mismatch and a truncated body are retried', async (t) => {
   t.equal(bad.seen.length, 2, 'tried as often as maxAttempts allows');
 });
 
+t.test('TransactWriteItems carries a ClientRequestToken that its retries resend, as the SDK fills it in', async (t) => {
+  const { seen, client } = await scripted(t, (_req, res, n) => {
+    if (n === 1) return res.socket!.destroy(); // the answer of the first attempt is lost
+    return answer(res, 200, {});
+  });
+  const c = client({ maxAttempts: 3 });
+  await c.TransactWriteItems({ TransactItems: [] });
+  t.equal(seen.length, 2, 'retried once after the lost answer');
+  const tokens = seen.map((s) => JSON.parse(s.body).ClientRequestToken as string);
+  t.match(tokens[0], /^[0-9a-f-]{36}$/, 'a token was added');
+  t.equal(tokens[1], tokens[0], 'the retry resends the same token');
+  await c.TransactWriteItems({ TransactItems: [], ClientRequestToken: 'mine' });
+  t.equal(JSON.parse(seen[2]!.body).ClientRequestToken, 'mine', 'a caller\'s own token is kept');
+  await c.TransactWriteItems({ TransactItems: [] });
+  t.not(JSON.parse(seen[3]!.body).ClientRequestToken, tokens[0], 'another call gets another token');
+});
+
 t.test('errors carry DynamoDB\'s short name, the old item and the cancellation reasons', async (t) => {
   const { seen, client } = await scripted(t, (req, res) => {
     const target = String(req.headers['x-amz-target']);

@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { crc32 } from 'node:zlib';
 import { CachedCredentials, type CredentialProvider } from './credentials.js';
@@ -176,6 +177,9 @@ export class LeanDynamoClient implements DataPlane {
     const deadline = this.#options.retryDeadlineMs === undefined ? Infinity : Date.now() + this.#options.retryDeadlineMs;
     // The request's own deadline (X-Request-Timeout-Ms, a Lambda invocation): bounds each attempt and every retry.
     const requestDeadline = currentDeadline()?.at ?? Infinity;
+    // As the SDK does (idempotencyToken trait): a retried TransactWriteItems whose first attempt landed but whose
+    // answer was lost must not run twice, so every call carries a token that its own retries resend.
+    if (operation === 'TransactWriteItems' && input.ClientRequestToken === undefined) input = { ...input, ClientRequestToken: randomUUID() };
     const body = Buffer.from(JSON.stringify(input));
     const traced = traceHooks.beforeCall('DynamoDB', operation, input);
     let spent = 0;
