@@ -1,7 +1,8 @@
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import { CONDITION_OPERATORS } from '../store/condition.js';
+import { CONDITION_OPERATORS, compileCondition } from '../store/condition.js';
+import { ExpressionContext } from '../store/expression.js';
 import { SORT_OPERATORS } from '../store/query.js';
 import type { RouteErrorContext } from './problem.js';
 
@@ -353,8 +354,52 @@ function paramError(e: AjvError, route: RouteErrorContext): SidecarError | undef
   return new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} in the path is not a valid ${attr.type} value; send ${form}`);
 }
 
+/** Where condition trees sit in a request part: `condition`, `filter`, a transaction item's or its update's `condition`. */
+function conditionRootAt(part: string, segments: string[]): string[] | undefined {
+  if (part === 'querystring' || part === 'body') {
+    if (segments[0] === 'condition' || (part === 'body' && segments[0] === 'filter')) return segments.slice(0, 1);
+    if (part === 'body' && segments[0] === 'items' && segments[2] === 'condition') return segments.slice(0, 3);
+    if (part === 'body' && segments[0] === 'items' && segments[2] === 'update' && segments[3] === 'condition') return segments.slice(0, 4);
+  }
+  return undefined;
+}
+
+/**
+ * A condition tree the schema refused: the server's own check names the mistake (unknown attribute, an operand of the
+ * wrong type, an operator the type does not take) in the words it uses when it meets one. Only a verdict: the
+ * expression it compiles is dropped.
+ */
+function conditionError(errors: AjvError[], part: string, data: unknown, route: RouteErrorContext): SidecarError | undefined {
+  for (const e of errors) {
+    const root = conditionRootAt(part, segmentsOf(e.instancePath));
+    if (!root) continue;
+    const model = modelAt(route, data, root);
+    if (!model) return undefined;
+    try {
+      compileCondition(model, valueAt(data, root), new ExpressionContext());
+    } catch (err) {
+      if (!(err instanceof SidecarError)) throw err;
+      if (root[0] !== 'items') return err;
+      return new SidecarError(err.code, err.status, `items[${root[1]}]: ${err.detail}`, err.extra);
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+const UPDATE_CLAUSES = ['set', 'setIfNotExists', 'remove', 'add', 'delete', 'append', 'prepend'];
+
 /** Ajv's errors for one request part → one problem that says what to fix. */
 export function describeValidation(errors: AjvError[], part: string, data: unknown, route: RouteErrorContext): SidecarError | undefined {
+  const condition = conditionError(errors, part, data, route);
+  if (condition) return condition;
+  // The PATCH body's `not` rule: every clause absent or empty.
+  const nothing = errors.find((e) => e.keyword === 'not' && (e.instancePath === '' || /^\/items\/\d+\/update$/.test(e.instancePath)));
+  if (nothing && part === 'body' && route.op === 'batch-write') return new SidecarError('ErrInvalidRequest', 400, 'puts + deletes needs at least one entry');
+  if (nothing && part === 'body') {
+    const where = nothing.instancePath ? `items[${segmentsOf(nothing.instancePath)[1]}].update: ` : '';
+    return new SidecarError('ErrInvalidRequest', 400, `${where}an update needs at least one of ${UPDATE_CLAUSES.join(', ')}, with at least one entry`);
+  }
   const { dead, tags } = deadBranches(errors);
   const live = errors.filter((e) => !isDead(e, dead) && !DEAD_TAG.test(e.schemaPath));
   const specific = live.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf');
