@@ -1,5 +1,4 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { JsonValueSchema } from '../model/schemas.js';
 
 /** A closed set of strings as one `enum` (generators make one type of it, not one per literal). */
 export const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
@@ -96,8 +95,11 @@ export const problemResponses = {
   '5xx': { description: 'server or backend error (problem+json)', content: problemContent },
 };
 
+/** A JSON object (a map attribute's value as a condition operand). */
+export const JsonObjectSchema = Type.Record(Type.String(), Type.Unknown(), { $id: 'JsonObject', description: 'a JSON object' });
+
 export const sharedSchemas: TSchema[] = [
-  JsonValueSchema,
+  JsonObjectSchema,
   ProblemSchema,
   ModelSummarySchema,
   ...attributeValueShapes,

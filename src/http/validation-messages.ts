@@ -379,6 +379,8 @@ function conditionError(errors: AjvError[], part: string, data: unknown, route: 
       compileCondition(model, valueAt(data, root), new ExpressionContext());
     } catch (err) {
       if (!(err instanceof SidecarError)) throw err;
+      // An unknown operator: name where it is, as for any other enum member.
+      if (err.detail.startsWith('unsupported operator')) return new SidecarError(err.code, err.status, `${part} ${dotted(badOperatorAt(valueAt(data, root), root) ?? root)}.op: ${err.detail}`);
       if (root[0] !== 'items') return err;
       return new SidecarError(err.code, err.status, `items[${root[1]}]: ${err.detail}`, err.extra);
     }
@@ -389,12 +391,38 @@ function conditionError(errors: AjvError[], part: string, data: unknown, route: 
 
 const UPDATE_CLAUSES = ['set', 'setIfNotExists', 'remove', 'add', 'delete', 'append', 'prepend'];
 
+/** The path of the first leaf whose `op` is not an operator. */
+function badOperatorAt(node: unknown, at: string[]): string[] | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  const n = node as Record<string, unknown>;
+  for (const group of ['and', 'or']) {
+    if (Array.isArray(n[group])) {
+      for (const [i, child] of (n[group] as unknown[]).entries()) {
+        const found = badOperatorAt(child, [...at, group, String(i)]);
+        if (found) return found;
+      }
+      return undefined;
+    }
+  }
+  if ('not' in n) return badOperatorAt(n.not, [...at, 'not']);
+  return typeof n.op === 'string' && (CONDITION_OPERATORS as readonly string[]).includes(n.op) ? undefined : at;
+}
+
 /** Ajv's errors for one request part → one problem that says what to fix. */
 export function describeValidation(errors: AjvError[], part: string, data: unknown, route: RouteErrorContext): SidecarError | undefined {
   const condition = conditionError(errors, part, data, route);
   if (condition) return condition;
   // The PATCH body's `not` rule: every clause absent or empty.
   const nothing = errors.find((e) => e.keyword === 'not' && (e.instancePath === '' || /^\/items\/\d+\/update$/.test(e.instancePath)));
+  // A member the body does not have (a flat PATCH body): that is the mistake, not the missing clause.
+  const members = nothing && data !== null && typeof data === 'object' && !Array.isArray(data) && nothing.instancePath === '' ? Object.keys(data) : [];
+  const allowed = new Set([...UPDATE_CLAUSES, 'version', 'condition', 'puts', 'deletes']);
+  const stranger = members.find((m) => !allowed.has(m));
+  if (stranger !== undefined) {
+    const synthetic: AjvError = { keyword: 'additionalProperties', instancePath: '', schemaPath: '#/additionalProperties', params: { additionalProperty: stranger } };
+    const described = memberError(part, synthetic, route, data);
+    if (described) return described;
+  }
   if (nothing && part === 'body' && route.op === 'batch-write') return new SidecarError('ErrInvalidRequest', 400, 'puts + deletes needs at least one entry');
   if (nothing && part === 'body') {
     const where = nothing.instancePath ? `items[${segmentsOf(nothing.instancePath)[1]}].update: ` : '';

@@ -15,13 +15,12 @@ const MAX_IN_VALUES = 100;
 
 const names = (attrs: DmsAttribute[]) => Type.Unsafe<string>({ type: 'string', enum: attrs.map((a) => a.attribute) });
 const ops = (values: string[]) => Type.Unsafe<string>({ type: 'string', enum: values });
-const leaf = (members: Record<string, TSchema>, title: string) => Type.Object(members, { title, additionalProperties: false });
 
 /** One element of a set or list attribute (`contains`). */
 function elementSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
   if (attr.type === 'SS') return Type.String({ minLength: 1 });
   if (attr.type === 'BS' || attr.type === 'NS') return (valueSchema(model, attr) as unknown as { items: TSchema }).items;
-  if (attr.type === 'L') return Type.Ref('JsonValue');
+  if (attr.type === 'L') return Type.Unknown();
   return valueSchema(model, attr);
 }
 
@@ -30,10 +29,14 @@ function elementSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
  * DynamoDB applies to its type and operands of that type. Encrypted attributes never appear (ErrEncryptedFieldNotQueryable).
  */
 function leafShapes(model: SchemaSource): TSchema[] {
+  // Titles name generated classes (openapi-python-client): the model's name keeps them apart across models.
+  const leaf = (members: Record<string, TSchema>, title: string) => Type.Object(members, { title: `${model.name} ${title}`, additionalProperties: false });
   const attrs = [...model.attributes.values()].filter((a) => !model.encrypted.has(a.attribute));
   const groups = new Map<string, { type: string; value: TSchema; element: TSchema | undefined; attrs: DmsAttribute[] }>();
   for (const attr of attrs) {
-    const value = valueSchema(model, attr);
+    // A map operand by reference: inline, each leaf shape made its own model class and the Python client refused the
+    // duplicates.
+    const value = attr.type === 'M' ? Type.Ref('JsonObject') : valueSchema(model, attr);
     const element = CONTAINS.has(attr.type) ? elementSchema(model, attr) : undefined;
     const id = JSON.stringify([attr.type, value, element]);
     const group = groups.get(id) ?? { type: attr.type, value, element, attrs: [] };
@@ -53,6 +56,25 @@ function leafShapes(model: SchemaSource): TSchema[] {
     if (element) shapes.push(leaf({ attr, op: Type.Literal('contains'), value: element }, `contains ${label}`));
   }
   const all = names(attrs);
+  // `= null` / `<> null` compare with a stored NULL (never on a key: a key is never NULL).
+  const nullable = attrs.filter((a) => !model.keyAttributes.includes(a.attribute) && !model.indexKeyRoles.has(a.attribute));
+  if (nullable.length > 0) shapes.push(leaf({ attr: names(nullable), op: ops(['=', '<>']), value: Type.Null() }, 'compare with null'));
+  // A dotted path into an M or L attribute: what it reaches is not typed by the model.
+  const nested = attrs.filter((a) => a.type === 'M' || a.type === 'L').map((a) => a.attribute.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  if (nested.length > 0) {
+    shapes.push(
+      leaf(
+        {
+          attr: Type.String({ pattern: `^(${nested.join('|')})(\\[[0-9]+\\])*(\\.[^.\\[\\]]+(\\[[0-9]+\\])*)+$|^(${nested.join('|')})(\\[[0-9]+\\])+$`, description: 'a path into a map or list attribute, e.g. profile.city or history[0].at' }),
+          op: ops(['=', '<>', '<', '<=', '>', '>=', 'between', 'in', 'begins_with', 'contains', 'exists', 'not_exists', 'attribute_type']),
+          value: Type.Optional(Type.Unknown()),
+          values: Type.Optional(Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_IN_VALUES })),
+          size: Type.Optional(Type.Boolean()),
+        },
+        'nested path',
+      ),
+    );
+  }
   shapes.push(leaf({ attr: all, op: ops(['exists', 'not_exists']) }, 'exists'));
   shapes.push(leaf({ attr: all, op: Type.Literal('attribute_type'), value: ops(ATTRIBUTE_TYPES) }, 'attribute_type'));
   const sized = attrs.filter((a) => SIZED.has(a.type));

@@ -50,22 +50,6 @@ export const boundedNumber = (description?: string): TSchema =>
     description ? { description } : {},
   );
 
-/**
- * Any JSON value whose numbers DynamoDB can store (map, list and json attribute values on input). Recursive by $ref
- * to the named schema, so generators see one model.
- */
-export const JsonValueSchema = Type.Union(
-  [
-    Type.Null(),
-    Type.Boolean(),
-    Type.String(),
-    boundedNumber(),
-    Type.Array(Type.Ref('JsonValue')),
-    Type.Record(Type.String(), Type.Ref('JsonValue')),
-  ],
-  { $id: 'JsonValue', description: 'any JSON value; numbers 0 or of magnitude 1E-130 to 9.999999999999999E+125 (what DynamoDB stores)' },
-);
-
 export interface ModelSchemas {
   /** An item as returned by the sidecar. */
   readonly item: TObject;
@@ -101,11 +85,12 @@ const base64 = (options: Record<string, unknown> = {}) => Type.String({ contentE
 const isAnyKey = (model: SchemaSource, name: string) => isKey(model, name) || model.indexKeyRoles.has(name);
 
 /**
- * The JSON schema of one attribute's value; exported for the query routes' partition and sort values. On input
- * (`input`), numbers nested in map, list and json values are bounded to what DynamoDB stores.
+ * The JSON schema of one attribute's value; exported for the query routes' partition and sort values. Map, list and
+ * json values stay untyped: a recursive JsonValue (bounded numbers) broke openapi-python-client ("Invalid property in
+ * union") and openapi-fetch's body types, so the fuzz drill's hooks keep nested numbers in DynamoDB's range.
  */
-export function valueSchema(model: SchemaSource, attr: DmsAttribute, input = true): TSchema {
-  const anyJson = input ? Type.Ref('JsonValue') : Type.Unknown();
+export function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
+  const anyJson = Type.Unknown();
   const description = attr.encryption ? 'encrypted at rest' : undefined;
   const nonEmpty = isAnyKey(model, attr.attribute) ? { minLength: 1 } : {};
   if (attr.attribute === model.ttl) {
@@ -116,7 +101,7 @@ export function valueSchema(model: SchemaSource, attr: DmsAttribute, input = tru
   }
   switch (attr.type) {
     case 'S':
-      if (attr.json) return input ? Type.Ref('JsonValue') : Type.Unknown({ description: 'any JSON value' });
+      if (attr.json) return Type.Unknown({ description: 'any JSON value' });
       return attr.format === 'rfc3339nano'
         ? Type.String({ pattern: RFC3339_PATTERN, description: 'RFC3339 timestamp' })
         : Type.String({ ...nonEmpty, ...(description ? { description } : {}) });
@@ -149,10 +134,10 @@ function nullable(model: SchemaSource, attr: DmsAttribute, schema: TSchema): TSc
   return Type.Union([schema, Type.Null()]);
 }
 
-function properties(model: SchemaSource, include: (a: DmsAttribute) => boolean, input = true): Record<string, TSchema> {
+function properties(model: SchemaSource, include: (a: DmsAttribute) => boolean): Record<string, TSchema> {
   const props: Record<string, TSchema> = {};
   for (const attr of model.attributes.values()) {
-    if (include(attr)) props[attr.attribute] = Type.Optional(nullable(model, attr, valueSchema(model, attr, input)));
+    if (include(attr)) props[attr.attribute] = Type.Optional(nullable(model, attr, valueSchema(model, attr)));
   }
   return props;
 }
@@ -232,8 +217,7 @@ function patchBody(model: SchemaSource): TObject {
 
 function itemSchema(model: SchemaSource): TObject {
   const schema = Type.Object({}, { $id: model.name, additionalProperties: false });
-  // A response: typed loosely (TypeCompiler checks raw images against it without the shared JsonValue schema).
-  schema.properties = properties(model, () => true, false);
+  schema.properties = properties(model, () => true);
   schema.required = [...model.keyAttributes];
   return schema;
 }

@@ -11,6 +11,7 @@ document, and schemathesis re-checks that) instead of filtering, so Hypothesis k
   - a generated cursor (only a cursor from a previous response is valid);
   - a scan segment not below totalSegments;
   - PUT body keys that differ from the path's;
+  - numbers nested in map, list and json values out of DynamoDB's range (the document leaves those values untyped);
   - `?condition=` text (the document says JSON text; trees are fuzzed in bodies: PATCH, filter, transactions).
 The models come from the sidecar's /v1/models (DRILL_FUZZ_URL, set by the drill).
 """
@@ -247,6 +248,24 @@ def repair_body(operation, model, body):
             body["segment"] = int(segment) % int(segments)
 
 
+MIN_MAGNITUDE = Decimal("1e-130")
+MAX_MAGNITUDE = Decimal(repr(9.999999999999998e125))
+
+
+def in_range(value):
+    """Numbers nested in map, list and json values (untyped in the document) kept within DynamoDB's range."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        magnitude = abs(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+        return value if magnitude == 0 or MIN_MAGNITUDE <= magnitude <= MAX_MAGNITUDE else 1
+    if isinstance(value, list):
+        return [in_range(v) for v in value]
+    if isinstance(value, dict):
+        return {k: in_range(v) for k, v in value.items()}
+    return value
+
+
 @schemathesis.hook
 def map_case(context, case):
     meta = getattr(case, "meta", None)
@@ -254,6 +273,7 @@ def map_case(context, case):
         return case
     model = model_of(case.operation.path)
     if isinstance(case.body, dict):
+        case.body = in_range(case.body)
         repair_body(case.operation, model, case.body)
     query = case.query if isinstance(case.query, dict) else None
     if query and "condition" in query:
