@@ -65,7 +65,7 @@ function leafShapes(model: SchemaSource): TSchema[] {
     shapes.push(
       leaf(
         {
-          attr: Type.String({ pattern: `^(${nested.join('|')})(\\[[0-9]+\\])*(\\.[^.\\[\\]]+(\\[[0-9]+\\])*)+$|^(${nested.join('|')})(\\[[0-9]+\\])+$`, description: 'a path into a map or list attribute, e.g. profile.city or history[0].at' }),
+          attr: Type.String({ pattern: `^(${nested.join('|')})(\\[[0-9]{1,9}\\])*(\\.[^.\\[\\]]+(\\[[0-9]{1,9}\\])*)+$|^(${nested.join('|')})(\\[[0-9]{1,9}\\])+$`, description: 'a path into a map or list attribute, e.g. profile.city or history[0].at' }),
           op: ops(['=', '<>', '<', '<=', '>', '>=', 'between', 'in', 'begins_with', 'contains', 'exists', 'not_exists', 'attribute_type']),
           value: Type.Optional(Type.Unknown()),
           values: Type.Optional(Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_IN_VALUES })),

@@ -84,7 +84,9 @@ def distinct(entries, identify):
     return kept
 
 
-def order_key(value):
+def order_key(value, dms_type=None):
+    if dms_type == "B":
+        return (1, Decimal(0), normal(value, "B")[1])
     if isinstance(value, (int, float)) or (isinstance(value, str) and value[:1].isdigit()):
         try:
             return (0, Decimal(str(value)), "")
@@ -95,11 +97,18 @@ def order_key(value):
     return (2, Decimal(0), json.dumps(value, sort_keys=True))
 
 
-def ordered_between(node):
+def attr_type(model, name):
+    for attr in (model or {}).get("attributes", []):
+        if attr["attribute"] == name:
+            return attr["type"]
+    return None
+
+
+def ordered_between(node, dms_type=None):
     values = node.get("values")
     if node.get("op") == "between" and isinstance(values, list) and len(values) == 2:
         try:
-            node["values"] = sorted(values, key=order_key)
+            node["values"] = sorted(values, key=lambda v: order_key(v, dms_type))
         except TypeError:
             pass
 
@@ -117,22 +126,22 @@ def first_leaf(node):
     return node
 
 
-def repair_condition(node, depth=0):
+def repair_condition(node, depth=0, model=None):
     """Bounds in order; subtrees beyond the depth limit replaced by their first leaf."""
     if not isinstance(node, dict):
         return node
     for group in ("and", "or"):
         if isinstance(node.get(group), list):
             if depth >= MAX_CONDITION_DEPTH:
-                return repair_condition(first_leaf(node), depth)
-            node[group] = [repair_condition(child, depth + 1) for child in node[group]]
+                return repair_condition(first_leaf(node), depth, model)
+            node[group] = [repair_condition(child, depth + 1, model) for child in node[group]]
             return node
     if "not" in node and len(node) == 1:
         if depth >= MAX_CONDITION_DEPTH:
-            return repair_condition(first_leaf(node), depth)
-        node["not"] = repair_condition(node["not"], depth + 1)
+            return repair_condition(first_leaf(node), depth, model)
+        node["not"] = repair_condition(node["not"], depth + 1, model)
         return node
-    ordered_between(node)
+    ordered_between(node, None if node.get("size") else attr_type(model, node.get("attr")))
     return node
 
 
@@ -149,7 +158,7 @@ def leaves(node):
         yield node
 
 
-def repair_update(update):
+def repair_update(update, model=None):
     if not isinstance(update, dict):
         return
     seen = set()
@@ -163,7 +172,7 @@ def repair_update(update):
             update[clause] = [n for n in members if n not in seen]
             seen.update(n for n in members if isinstance(n, str))
     if "condition" in update:
-        update["condition"] = repair_condition(update["condition"])
+        update["condition"] = repair_condition(update["condition"], 0, model)
 
 
 def query_keys(model, body):
@@ -184,6 +193,16 @@ def distinct_sets(model, item):
         value = item.get(attr["attribute"])
         if attr["type"] in ("NS", "BS") and isinstance(value, list):
             item[attr["attribute"]] = distinct(value, lambda v: normal(v, attr["type"][0]))
+
+
+def sort_key_of(model, body):
+    index = body.get("index")
+    if index is None:
+        return (model["keys"].get("sort") or {}).get("attribute")
+    for i in model["indexes"]:
+        if i["name"] == index:
+            return (i.get("sort") or {}).get("attribute")
+    return None
 
 
 def repair_body(operation, model, body):
@@ -227,21 +246,21 @@ def repair_body(operation, model, body):
                 if entry.get("op") == "put" and "item" in entry:
                     entry.pop("key", None)  # the item carries the key; a generated `key` names another item
                 if "condition" in entry:
-                    entry["condition"] = repair_condition(entry["condition"])
-                repair_update(entry.get("update"))
+                    entry["condition"] = repair_condition(entry["condition"], 0, m)
+                repair_update(entry.get("update"), m)
     elif method == "PATCH":
-        repair_update(body)
+        repair_update(body, model)
     elif method == "PUT" and model:
         for k in key_attrs(model):
             body.pop(k["attribute"], None)
     if path.endswith("/query") or path.endswith("/scan"):
         body.pop("cursor", None)
         if "filter" in body:
-            body["filter"] = repair_condition(body["filter"])
+            body["filter"] = repair_condition(body["filter"], 0, model)
             if path.endswith("/query") and any(leaf.get("attr") in query_keys(model, body) for leaf in leaves(body["filter"])):
                 del body["filter"]
         if isinstance(body.get("sort"), dict):
-            ordered_between(body["sort"])
+            ordered_between(body["sort"], attr_type(model, sort_key_of(model, body)))
         segments = body.get("totalSegments")
         segment = body.get("segment")
         if isinstance(segment, (int, float)) and isinstance(segments, (int, float)) and segments >= 1:
