@@ -288,6 +288,10 @@ function memberError(part: string, e: AjvError, route: RouteErrorContext, data: 
     const index = valueAt(data, ['index']);
     return new SidecarError('ErrInvalidRequest', 400, `${typeof index === 'string' ? `index ${index}` : `model ${model.name}`} has no sort key; leave sort out (filter can test other attributes)`);
   }
+  // A batch put's expected version: the store's own words (a batch cannot check one).
+  if (model && part === 'body' && route.op === 'batch-write' && segments[0] === 'puts' && segments.length === 2 && extra === model.version) {
+    return new SidecarError('ErrInvalidRequest', 400, `puts[${segments[1]}]: a batch put cannot check a version; use a transaction or PUT with If-Match`);
+  }
   if (model && part === 'body' && route.op === 'update') {
     if (segments.length === 0 && model.attributes.has(extra)) {
       return new SidecarError('ErrInvalidRequest', 400, `body: unknown field ${extra}; a PATCH body names what to do with each attribute, e.g. {"set": {"${extra}": …}} (or remove, add, delete, append, prepend, setIfNotExists)`);
@@ -380,7 +384,7 @@ function conditionError(errors: AjvError[], part: string, data: unknown, route: 
     } catch (err) {
       if (!(err instanceof SidecarError)) throw err;
       // An unknown operator: name where it is, as for any other enum member.
-      if (err.detail.startsWith('unsupported operator')) return new SidecarError(err.code, err.status, `${part} ${dotted(badOperatorAt(valueAt(data, root), root) ?? root)}.op: ${err.detail}`);
+      if (err.detail.startsWith('unsupported operator')) return operatorError(`${dotted(badOperatorAt(valueAt(data, root), root) ?? root)}.op`, [...CONDITION_OPERATORS]);
       if (root[0] !== 'items') return err;
       return new SidecarError(err.code, err.status, `items[${root[1]}]: ${err.detail}`, err.extra);
     }

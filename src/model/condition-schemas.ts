@@ -36,7 +36,8 @@ function leafShapes(model: SchemaSource): TSchema[] {
   for (const attr of attrs) {
     // A map operand by reference: inline, each leaf shape made its own model class and the Python client refused the
     // duplicates.
-    const value = attr.type === 'M' ? Type.Ref('JsonObject') : valueSchema(model, attr);
+    // Timestamps are compared as prefixes and bounds: formats are not enforced on operands (store/condition.ts).
+    const value = attr.type === 'M' ? Type.Ref('JsonObject') : attr.type === 'S' && attr.format && !attr.json ? Type.String() : valueSchema(model, attr);
     const element = CONTAINS.has(attr.type) ? elementSchema(model, attr) : undefined;
     const id = JSON.stringify([attr.type, value, element]);
     const group = groups.get(id) ?? { type: attr.type, value, element, attrs: [] };
