@@ -60,13 +60,14 @@ function leafShapes(model: SchemaSource): TSchema[] {
   // `= null` / `<> null` compare with a stored NULL (never on a key: a key is never NULL).
   const nullable = attrs.filter((a) => !model.keyAttributes.includes(a.attribute) && !model.indexKeyRoles.has(a.attribute));
   if (nullable.length > 0) shapes.push(leaf({ attr: names(nullable), op: ops(['=', '<>']), value: Type.Null() }, 'compare with null'));
-  // A dotted path into an M or L attribute: what it reaches is not typed by the model.
+  // A dotted path into an M or L attribute: what it reaches is not typed by the model. Bounded to 27 levels
+  // (DynamoDB refuses document paths deeper than 32).
   const nested = attrs.filter((a) => a.type === 'M' || a.type === 'L').map((a) => a.attribute.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   if (nested.length > 0) {
     shapes.push(
       leaf(
         {
-          attr: Type.String({ pattern: `^(${nested.join('|')})(\\[[0-9]{1,9}\\])*(\\.[^.\\[\\]]+(\\[[0-9]{1,9}\\])*)+$|^(${nested.join('|')})(\\[[0-9]{1,9}\\])+$`, description: 'a path into a map or list attribute, e.g. profile.city or history[0].at' }),
+          attr: Type.String({ pattern: `^(${nested.join('|')})(\\[[0-9]{1,9}\\]){0,3}(\\.[^.\\[\\]]{1,255}(\\[[0-9]{1,9}\\]){0,3}){1,6}$|^(${nested.join('|')})(\\[[0-9]{1,9}\\]){1,3}$`, description: 'a path into a map or list attribute, e.g. profile.city or history[0].at' }),
           op: ops(['=', '<>', '<', '<=', '>', '>=', 'between', 'in', 'begins_with', 'contains', 'exists', 'not_exists', 'attribute_type']),
           value: Type.Optional(Type.Unknown()),
           values: Type.Optional(Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_IN_VALUES })),

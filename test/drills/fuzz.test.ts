@@ -91,7 +91,7 @@ await withTool(t, tools.schemathesis(), 'schemathesis fuzz drill', async (t) => 
     '--no-color',
   ];
   const started = Date.now();
-  const out = await run(ST, args, dir, 270_000, { SCHEMATHESIS_HOOKS: HOOKS, DRILL_FUZZ_URL: s.url });
+  const out = await run(ST, args, dir, 270_000, { SCHEMATHESIS_HOOKS: HOOKS, DRILL_FUZZ_URL: s.url, PYTHONDONTWRITEBYTECODE: '1' });
   const took = Date.now() - started;
 
   t.test(`schemathesis: ${CHECKS.join(', ')}`, async (t) => {
