@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'ErrMethodNotAllowed'
   | 'ErrTransactionCanceled'
   | 'ErrIdempotentParameterMismatch'
+  | 'ErrStoredTypeMismatch'
   | 'ErrMissingPartner'
   | 'ErrUnknownPartner'
   | 'ErrPartnerCredentials'

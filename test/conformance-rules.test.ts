@@ -84,6 +84,13 @@ await forEachBackend(
 
       await created(`${P}rfc`, { ttl: '2030-01-01T00:00:00Z' });
       t.same(await ttlOf(`${P}rfc`), { N: '1893456000' }, 'an RFC 3339 ttl is still stored as epoch seconds');
+      // A ttl is read back as a JSON number: digits past 2^53 would come back rounded, so they are refused.
+      for (const [label, ttl] of [['as digits', '370269014823530000000000'], ['as a number', 9007199254740993]] as const) {
+        const huge = await s.request('POST', '/v1/models/User/items', { PK: `${P}huge`, SK: 'PROFILE', ttl });
+        t.equal(huge.status, 400, `a ttl past 2^53 ${label}: 400`);
+        t.match(String(huge.json?.detail), /ttl/, 'the answer names the attribute');
+      }
+      t.equal(await raw(s, 'users_contract', key(`${P}huge`)), undefined, 'nothing written');
       const order = await s.request('POST', '/v1/models/Order/items', { PK: `${P}order`, SK: 'O#1', ttl: 0, amount: 0 });
       t.equal(order.status, 201);
       const stored = await raw(s, 'orders_contract', { PK: { S: `${P}order` }, SK: { S: 'O#1' } });

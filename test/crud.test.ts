@@ -447,6 +447,23 @@ t.test('PATCH: add and append on absent attributes', async (t) => {
   t.equal(pre.json?.status, 's');
 });
 
+t.test('PATCH: add and append on an attribute stored as null are 409 ErrStoredTypeMismatch, and set clears it', async (t) => {
+  const created = await s.request('POST', '/v1/models/User/items', { PK: 'CRUD#UN#1', SK: 'PROFILE', email: 'un@example.com', age: null, history: null });
+  t.equal(created.status, 201);
+  for (const [label, body] of [['add', { add: { age: 1 } }], ['append', { append: { history: [1] } }], ['prepend', { prepend: { history: [1] } }]] as const) {
+    const res = await s.request('PATCH', userPath('CRUD#UN#1'), body);
+    t.equal(res.status, 409, `${label} on null: 409`);
+    t.equal(res.json?.code, 'ErrStoredTypeMismatch', `${label}: ErrStoredTypeMismatch`);
+    t.match(res.json?.detail, /set the attribute first/, `${label}: says how to fix it`);
+  }
+  const after = await s.request('GET', userPath('CRUD#UN#1'));
+  t.equal(after.json?.version, 0, 'nothing was written');
+  const set = await s.request('PATCH', userPath('CRUD#UN#1'), { set: { age: 0 } });
+  t.equal(set.status, 200);
+  const added = await s.request('PATCH', userPath('CRUD#UN#1'), { add: { age: 2 } });
+  t.equal(added.json?.age, 2, 'after a set, add works');
+});
+
 t.test('PATCH: 404, If-Match, body version', async (t) => {
   const missing = await s.request('PATCH', userPath('CRUD#UV#missing'), { set: { name: 'x' } });
   isProblem(t, missing, 404, 'ErrItemNotFound', 'missing item');

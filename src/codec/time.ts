@@ -60,5 +60,7 @@ export function toEpochSeconds(value: unknown, path: string): string {
     throw invalidItem(expected, path);
   }
   if (!isInteger(n)) throw invalidItem(expected, path);
+  // Read back as a JSON number: past 2^53 it would come back rounded.
+  if (!Number.isSafeInteger(Number(n))) throw invalidItem(`${expected} (at most ${Number.MAX_SAFE_INTEGER} in magnitude)`, path);
   return n;
 }

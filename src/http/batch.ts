@@ -52,11 +52,13 @@ function registerModel(app: FastifyInstance, model: ModelDef, maxItems: number):
         tags,
         body: Type.Object(
           {
-            puts: Type.Optional(Type.Array(Type.Ref(`${model.name}Create`), { maxItems: maxItems })),
+            puts: Type.Optional(Type.Array(Type.Ref(`${model.name}BatchPut`), { maxItems: maxItems })),
             deletes: Type.Optional(Type.Array(key, { maxItems: maxItems, uniqueItems: true })),
           },
           {
             additionalProperties: false,
+            // At least one entry, said as a `not` (an anyOf would make generated clients require both members).
+            not: { type: 'object', properties: { puts: { type: 'array', maxItems: 0 }, deletes: { type: 'array', maxItems: 0 } } },
             // puts + deletes together stay within the limit: with both, each takes at most half.
             if: { required: ['puts', 'deletes'] },
             then: { properties: { puts: { type: 'array', maxItems: Math.floor(maxItems / 2) }, deletes: { type: 'array', maxItems: Math.floor(maxItems / 2) } } },

@@ -15,7 +15,7 @@ export const DEADLINE_HEADER = 'x-request-timeout-ms';
 export const MAX_BUDGET_MS = 600_000;
 
 const headerSchema = Type.String({
-  pattern: '^[1-9][0-9]{0,8}$',
+  pattern: '^([1-9][0-9]{0,4}|[1-5][0-9]{5}|600000)$', // 1 to 600000
   description:
     'Time budget for this request in milliseconds (1–600000, capped at the server\'s --request-timeout-ms). Every backend call, retry and ' +
     'batch/transaction loop stops in time to answer 504 ErrDeadlineExceeded before it runs out.',

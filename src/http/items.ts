@@ -6,7 +6,7 @@ import { keyFromPath, type LogicalItem } from '../codec/item.js';
 import type { Expected } from '../store/items.js';
 import type { PatchBody } from '../store/patch.js';
 import type { DmsAttribute } from '../dms/types.js';
-import { BASE64URL_PATTERN, DECIMAL_PATTERN } from '../model/schemas.js';
+import { BASE64URL_PATTERN, DECIMAL_PATTERN, INTEGER_PATTERN } from '../model/schemas.js';
 import { modelExample } from '../model/examples.js';
 import { BooleanQuery, problemResponse, problemResponses } from './schemas.js';
 import { IF_MATCH_HINT, type RouteErrorContext } from './problem.js';
@@ -19,11 +19,15 @@ export interface ItemRoutesOptions {
 type Params = { pk: string; sk?: string };
 type Query = { consistent?: string; fields?: string; ifNotExists?: string; ifExists?: string; condition?: string };
 
-const ifMatchHeader = Type.Object({
-  'if-match': Type.Optional(
-    Type.String({ pattern: '^\\s*(\\*|(W/)?"?[0-9]{1,15}"?)\\s*$', description: 'expected version as an ETag, e.g. "3", or * for "must exist"' }),
-  ),
-});
+/** If-Match: a version ETag only on a model with a version attribute; `*` ("must exist") on every model. */
+const ifMatchHeader = (model: ModelDef) =>
+  Type.Object({
+    'if-match': Type.Optional(
+      model.version
+        ? Type.String({ pattern: '^\\s*(\\*|(W/)?"?[0-9]{1,15}"?)\\s*$', description: 'expected version as an ETag, e.g. "3", or * for "must exist"' })
+        : Type.String({ pattern: '^\\s*\\*\\s*$', description: `* for "must exist" (${model.name} has no version attribute)` }),
+    ),
+  });
 
 const ifNoneMatchHeader = Type.Object({
   'if-none-match': Type.Optional(
@@ -32,7 +36,10 @@ const ifNoneMatchHeader = Type.Object({
 });
 
 const conditionQuery = Type.Optional(
-  Type.String({ description: 'condition tree as URL-encoded JSON (same shape as the PATCH body `condition`)' }),
+  Type.String({
+    contentMediaType: 'application/json',
+    description: "condition tree as URL-encoded JSON text: the model's Condition schema, the same shape as the PATCH body `condition`",
+  }),
 );
 
 /** `?fields=a,b`: the model's attribute names, comma-separated. */
@@ -90,7 +97,7 @@ function parseFields(raw: string | undefined): string[] | undefined {
 function pathKey(attr: DmsAttribute, example: unknown): TSchema {
   const name = attr.attribute;
   const examples = example === undefined ? {} : { examples: [pathText(attr, example)] };
-  if (attr.type === 'N') return Type.String({ pattern: DECIMAL_PATTERN, description: `${name} (decimal number)`, ...examples });
+  if (attr.type === 'N') return Type.String({ pattern: attr.format === 'int' || attr.format === 'unix_seconds' ? INTEGER_PATTERN : DECIMAL_PATTERN, description: `${name} (decimal number)`, ...examples });
   if (attr.type === 'B') return Type.String({ minLength: 1, pattern: BASE64URL_PATTERN, description: `${name} (base64url bytes)`, ...examples });
   return Type.String({ minLength: 1, description: `${name} (string, percent-encoded)`, ...examples });
 }
@@ -206,7 +213,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         summary: `Create or replace a ${model.name} (createdAt is kept, version moves on)`,
         tags,
         params,
-        headers: ifMatchHeader,
+        headers: ifMatchHeader(model),
         querystring: Type.Object({ condition: conditionQuery }),
         body: Type.Ref(`${model.name}Put`),
         response: itemResponse(200, `the stored ${model.name}`, problemResponse(412, 'If-Match, the body version or the condition is not met')),
@@ -231,9 +238,13 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         summary: `Update attributes of an existing ${model.name}`,
         tags,
         params,
-        headers: ifMatchHeader,
+        headers: ifMatchHeader(model),
         body: Type.Ref(`${model.name}Patch`),
-        response: itemResponse(200, `the updated ${model.name}`, { ...problemResponse(404, `no such ${model.name}`), ...problemResponse(412, 'If-Match, the body version or the condition is not met') }),
+        response: itemResponse(200, `the updated ${model.name}`, {
+          ...problemResponse(404, `no such ${model.name}`),
+          ...problemResponse(409, 'ErrStoredTypeMismatch: add/append/prepend met a stored value of another type (e.g. null); set the attribute first'),
+          ...problemResponse(412, 'If-Match, the body version or the condition is not met'),
+        }),
       },
     },
     async (req, reply) => {
@@ -255,7 +266,7 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
         summary: `Delete a ${model.name}`,
         tags,
         params,
-        headers: ifMatchHeader,
+        headers: ifMatchHeader(model),
         querystring: Type.Object({
           ifExists: Type.Optional(BooleanQuery),
           condition: conditionQuery,

@@ -27,6 +27,7 @@ export const TITLES: Record<ErrorCode, string> = {
   ErrMethodNotAllowed: 'Method not allowed',
   ErrTransactionCanceled: 'Transaction canceled',
   ErrIdempotentParameterMismatch: 'Idempotency key reused with a different request',
+  ErrStoredTypeMismatch: 'Stored value of another type',
   ErrMissingPartner: 'Partner required',
   ErrUnknownPartner: 'Unknown partner',
   ErrPartnerCredentials: 'Partner credentials unavailable',

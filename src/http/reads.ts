@@ -18,10 +18,12 @@ const NDJSON = 'application/x-ndjson';
 function commonMembers(model: ModelDef): Record<string, TSchema> {
   const attributes = [...model.attributes.keys()];
   return {
-    filter: Type.Optional(Type.Ref('Condition')),
+    filter: Type.Optional(Type.Ref(`${model.name}Condition`, { description: `not on the queried table's or index's own keys (use partition and sort)` })),
     fields: Type.Optional(Type.Array(Type.String({ enum: attributes }), { uniqueItems: true, description: 'attributes to return; keys always included' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'items to return (default 100); pages are read until it is reached' })),
-    cursor: Type.Optional(Type.String({ description: 'DynamORM cursor from a previous response' })),
+    cursor: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 16_384, pattern: '^[A-Za-z0-9_+/-]+={0,2}$', description: 'DynamORM cursor from a previous response (base64url of its JSON; only a cursor this query or scan returned is valid)' }),
+    ),
     count: Type.Optional(Type.Boolean({ description: 'count matches (Select COUNT across pages) instead of returning items' })),
     pages: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Literal('all')], { description: 'most DynamoDB pages to read (default 10; "all" for count)' })),
   };
@@ -101,6 +103,7 @@ function queryBody(model: ModelDef): TSchema {
 
 function scanBody(model: ModelDef): TSchema {
   const indexes = [...model.indexes.values()];
+  const gsis = indexes.filter((i) => i.type === 'GSI').map((i) => i.name);
   return Type.Object(
     {
       ...(indexes.length > 0 ? { index: Type.Optional(Type.String({ enum: indexes.map((i) => i.name) })) } : {}),
@@ -109,7 +112,16 @@ function scanBody(model: ModelDef): TSchema {
       consistent: Type.Optional(Type.Boolean({ description: 'not on a global secondary index' })),
       ...commonMembers(model),
     },
-    { additionalProperties: false, if: { required: ['segment'] }, then: { required: ['totalSegments'] }, examples: [{ limit: 10 }] },
+    {
+      additionalProperties: false,
+      // segment and totalSegments go together (NDJSON export also takes totalSegments alone); no consistent read on a GSI.
+      allOf: [
+        { if: { required: ['segment'] }, then: { required: ['totalSegments'] } },
+        { if: { required: ['totalSegments'] }, then: { required: ['segment'] } },
+        ...(gsis.length > 0 ? [{ if: { properties: { index: { enum: gsis } }, required: ['index'] }, then: { properties: { consistent: { const: false } } } }] : []),
+      ],
+      examples: [{ limit: 10 }],
+    },
   );
 }
 

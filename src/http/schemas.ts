@@ -1,37 +1,8 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { CONDITION_OPERATORS } from '../store/condition.js';
 
 /** A closed set of strings as one `enum` (generators make one type of it, not one per literal). */
 export const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>
   Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
-
-// The Condition tree is one named schema per shape, each referring back to `Condition` by $ref: generators that
-// cannot follow a recursive inline union (openapi-python-client) then see four plain models and a union of refs.
-const conditionRef = Type.Ref('Condition');
-
-export const ConditionAndSchema = Type.Object(
-  { and: Type.Array(conditionRef, { minItems: 1 }) },
-  { $id: 'ConditionAnd', additionalProperties: false },
-);
-export const ConditionOrSchema = Type.Object(
-  { or: Type.Array(conditionRef, { minItems: 1 }) },
-  { $id: 'ConditionOr', additionalProperties: false },
-);
-export const ConditionNotSchema = Type.Object({ not: conditionRef }, { $id: 'ConditionNot', additionalProperties: false });
-export const ConditionLeafSchema = Type.Object(
-  {
-    attr: Type.String({ minLength: 1, description: 'attribute name or dotted path (a.b[0].c)' }),
-    op: StringEnum(CONDITION_OPERATORS, { description: 'comparison; `size: true` compares size(attr)' }),
-    value: Type.Optional(Type.Unknown()),
-    values: Type.Optional(Type.Array(Type.Unknown())),
-    size: Type.Optional(Type.Boolean({ description: 'compare size(attr) instead of its value' })),
-  },
-  { $id: 'ConditionLeaf', additionalProperties: false },
-);
-export const ConditionSchema = Type.Union(
-  [Type.Ref('ConditionAnd'), Type.Ref('ConditionOr'), Type.Ref('ConditionNot'), Type.Ref('ConditionLeaf')],
-  { $id: 'Condition', description: 'condition tree: {and:[…]}, {or:[…]}, {not:{…}} or a leaf {attr, op, value?|values?}' },
-);
 
 export const ProblemSchema = Type.Object(
   {
@@ -124,18 +95,16 @@ export const problemResponses = {
   '5xx': { description: 'server or backend error (problem+json)', content: problemContent },
 };
 
+/** A JSON object (a map attribute's value as a condition operand). */
+export const JsonObjectSchema = Type.Record(Type.String(), Type.Unknown(), { $id: 'JsonObject', description: 'a JSON object' });
+
 export const sharedSchemas: TSchema[] = [
-  ConditionAndSchema,
-  ConditionOrSchema,
-  ConditionNotSchema,
-  ConditionLeafSchema,
-  ConditionSchema,
+  JsonObjectSchema,
   ProblemSchema,
   ModelSummarySchema,
   ...attributeValueShapes,
   AttributeValueSchema,
   AttributeValueMapSchema,
 ];
-
 
 export const BooleanQuery = StringEnum(['true', 'false']);

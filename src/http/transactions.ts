@@ -9,7 +9,6 @@ export interface TransactionRoutesOptions {
   readonly registry: ModelRegistry;
 }
 
-const condition = Type.Optional(Type.Ref('Condition'));
 const versionSchema = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }));
 
 /** A branch for one model (and op): the leading `allOf` tags it, so the error mapper can tell which one was meant. */
@@ -25,6 +24,7 @@ function tagged(tags: Record<string, string>, members: Record<string, TSchema>, 
 function writeItems(model: ModelDef): TSchema[] {
   const name = model.name;
   const key = Type.Ref(`${name}Key`);
+  const condition = Type.Optional(Type.Ref(`${name}Condition`));
   // An expected version only exists on models with a version attribute.
   const version: Record<string, TSchema> = model.version ? { version: versionSchema } : {};
   const branch = (op: string, members: Record<string, TSchema>) => tagged({ model: name, op }, members, `${op} ${name}`);
@@ -35,7 +35,7 @@ function writeItems(model: ModelDef): TSchema[] {
     branch('delete', { key, ...version, condition }),
     // A check needs a condition, an expected version, or both: two shapes rather than an object-level anyOf,
     // which generators turn into an untyped value.
-    branch('check', { key, ...version, condition: Type.Ref('Condition') }),
+    branch('check', { key, ...version, condition: Type.Ref(`${name}Condition`) }),
     ...(model.version
       ? [tagged({ model: name, op: 'check' }, { key, version: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }) }, `check ${name} version`)]
       : []),
@@ -70,7 +70,7 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
           {
             items: Type.Array(Type.Union(models.flatMap(writeItems)), { minItems: 1, maxItems: MAX_TRANSACTION_ITEMS, description: 'one write per item: op create|put|update|delete|check on a model; at most one per key' }),
             idempotencyKey: Type.Optional(
-              Type.String({ minLength: 1, maxLength: 36, description: 'exactly-once: a retry within 24 hours, on any instance, returns the first outcome (with a key, at most 99 items)' }),
+              Type.String({ minLength: 1, maxLength: 36, pattern: '^[!-~]{1,36}$', description: 'printable ASCII, no spaces (DynamoDB ClientRequestToken); exactly-once: a retry within 24 hours, on any instance, returns the first outcome (with a key, at most 99 items)' }),
             ),
           },
           { additionalProperties: false, examples: writeExample },

@@ -1,7 +1,8 @@
 import type { DmsAttribute } from '../dms/types.js';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
-import { CONDITION_OPERATORS } from '../store/condition.js';
+import { CONDITION_OPERATORS, compileCondition } from '../store/condition.js';
+import { ExpressionContext } from '../store/expression.js';
 import { SORT_OPERATORS } from '../store/query.js';
 import type { RouteErrorContext } from './problem.js';
 
@@ -287,6 +288,10 @@ function memberError(part: string, e: AjvError, route: RouteErrorContext, data: 
     const index = valueAt(data, ['index']);
     return new SidecarError('ErrInvalidRequest', 400, `${typeof index === 'string' ? `index ${index}` : `model ${model.name}`} has no sort key; leave sort out (filter can test other attributes)`);
   }
+  // A batch put's expected version: the store's own words (a batch cannot check one).
+  if (model && part === 'body' && route.op === 'batch-write' && segments[0] === 'puts' && segments.length === 2 && extra === model.version) {
+    return new SidecarError('ErrInvalidRequest', 400, `puts[${segments[1]}]: a batch put cannot check a version; use a transaction or PUT with If-Match`);
+  }
   if (model && part === 'body' && route.op === 'update') {
     if (segments.length === 0 && model.attributes.has(extra)) {
       return new SidecarError('ErrInvalidRequest', 400, `body: unknown field ${extra}; a PATCH body names what to do with each attribute, e.g. {"set": {"${extra}": …}} (or remove, add, delete, append, prepend, setIfNotExists)`);
@@ -353,8 +358,80 @@ function paramError(e: AjvError, route: RouteErrorContext): SidecarError | undef
   return new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} in the path is not a valid ${attr.type} value; send ${form}`);
 }
 
+/** Where condition trees sit in a request part: `condition`, `filter`, a transaction item's or its update's `condition`. */
+function conditionRootAt(part: string, segments: string[]): string[] | undefined {
+  if (part === 'querystring' || part === 'body') {
+    if (segments[0] === 'condition' || (part === 'body' && segments[0] === 'filter')) return segments.slice(0, 1);
+    if (part === 'body' && segments[0] === 'items' && segments[2] === 'condition') return segments.slice(0, 3);
+    if (part === 'body' && segments[0] === 'items' && segments[2] === 'update' && segments[3] === 'condition') return segments.slice(0, 4);
+  }
+  return undefined;
+}
+
+/**
+ * A condition tree the schema refused: the server's own check names the mistake (unknown attribute, an operand of the
+ * wrong type, an operator the type does not take) in the words it uses when it meets one. Only a verdict: the
+ * expression it compiles is dropped.
+ */
+function conditionError(errors: AjvError[], part: string, data: unknown, route: RouteErrorContext): SidecarError | undefined {
+  for (const e of errors) {
+    const root = conditionRootAt(part, segmentsOf(e.instancePath));
+    if (!root) continue;
+    const model = modelAt(route, data, root);
+    if (!model) return undefined;
+    try {
+      compileCondition(model, valueAt(data, root), new ExpressionContext());
+    } catch (err) {
+      if (!(err instanceof SidecarError)) throw err;
+      // An unknown operator: name where it is, as for any other enum member.
+      if (err.detail.startsWith('unsupported operator')) return operatorError(`${dotted(badOperatorAt(valueAt(data, root), root) ?? root)}.op`, [...CONDITION_OPERATORS]);
+      if (root[0] !== 'items') return err;
+      return new SidecarError(err.code, err.status, `items[${root[1]}]: ${err.detail}`, err.extra);
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+const UPDATE_CLAUSES = ['set', 'setIfNotExists', 'remove', 'add', 'delete', 'append', 'prepend'];
+
+/** The path of the first leaf whose `op` is not an operator. */
+function badOperatorAt(node: unknown, at: string[]): string[] | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  const n = node as Record<string, unknown>;
+  for (const group of ['and', 'or']) {
+    if (Array.isArray(n[group])) {
+      for (const [i, child] of (n[group] as unknown[]).entries()) {
+        const found = badOperatorAt(child, [...at, group, String(i)]);
+        if (found) return found;
+      }
+      return undefined;
+    }
+  }
+  if ('not' in n) return badOperatorAt(n.not, [...at, 'not']);
+  return typeof n.op === 'string' && (CONDITION_OPERATORS as readonly string[]).includes(n.op) ? undefined : at;
+}
+
 /** Ajv's errors for one request part → one problem that says what to fix. */
 export function describeValidation(errors: AjvError[], part: string, data: unknown, route: RouteErrorContext): SidecarError | undefined {
+  const condition = conditionError(errors, part, data, route);
+  if (condition) return condition;
+  // The PATCH body's `not` rule: every clause absent or empty.
+  const nothing = errors.find((e) => e.keyword === 'not' && (e.instancePath === '' || /^\/items\/\d+\/update$/.test(e.instancePath)));
+  // A member the body does not have (a flat PATCH body): that is the mistake, not the missing clause.
+  const members = nothing && data !== null && typeof data === 'object' && !Array.isArray(data) && nothing.instancePath === '' ? Object.keys(data) : [];
+  const allowed = new Set([...UPDATE_CLAUSES, 'version', 'condition', 'puts', 'deletes']);
+  const stranger = members.find((m) => !allowed.has(m));
+  if (stranger !== undefined) {
+    const synthetic: AjvError = { keyword: 'additionalProperties', instancePath: '', schemaPath: '#/additionalProperties', params: { additionalProperty: stranger } };
+    const described = memberError(part, synthetic, route, data);
+    if (described) return described;
+  }
+  if (nothing && part === 'body' && route.op === 'batch-write') return new SidecarError('ErrInvalidRequest', 400, 'puts + deletes needs at least one entry');
+  if (nothing && part === 'body') {
+    const where = nothing.instancePath ? `items[${segmentsOf(nothing.instancePath)[1]}].update: ` : '';
+    return new SidecarError('ErrInvalidRequest', 400, `${where}an update needs at least one of ${UPDATE_CLAUSES.join(', ')}, with at least one entry`);
+  }
   const { dead, tags } = deadBranches(errors);
   const live = errors.filter((e) => !isDead(e, dead) && !DEAD_TAG.test(e.schemaPath));
   const specific = live.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf');

@@ -31,6 +31,15 @@ export function mapBackendError(err: unknown): SidecarError {
     // DynamoDB's own words are the only ones that say what it refused. They can quote an operand or a key value, but
     // never plaintext of an encrypted attribute: those are ciphertext envelopes by the time a request is built, and
     // conditions, filters and keys cannot name them.
+    // The request was valid (operands typed by the model); the item holds a value ADD or list_append cannot take,
+    // typically an optional attribute stored as null: a conflict with what is stored, not a bad request.
+    if (/operand in the update expression has an incorrect data type/i.test(e.message ?? '')) {
+      return new SidecarError(
+        'ErrStoredTypeMismatch',
+        409,
+        'the stored item holds a value of another type than this update needs (add, append or prepend on an attribute stored as null or as another type); set the attribute first',
+      );
+    }
     return new SidecarError('ErrInvalidRequest', 400, `DynamoDB rejected the request: ${dynamoMessage(e.message)}`);
   }
   if (name === 'ResourceNotFoundException') {

@@ -18,7 +18,12 @@ export const CONDITION_OPERATORS = [
 const ATTRIBUTE_TYPES = new Set(['S', 'N', 'B', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS', 'BS']);
 const COMPARATORS = new Set(['=', '<>', '<', '<=', '>', '>=']);
 const MAX_IN_VALUES = 100;
-const MAX_DEPTH = 32;
+/**
+ * Deepest and/or/not nesting (the leaf under five of them is the deepest accepted): dynalite's expression parser
+ * takes time exponential in nesting depth (6 nested NOTs took 0.65 s, 8 took 5.9 s, 20 held the event loop for minutes). Documented in the
+ * OpenAPI condition schemas (MAX_CONDITION_DEPTH).
+ */
+const MAX_DEPTH = 5;
 
 const SET_ELEMENT: Partial<Record<DmsAttribute['type'], DmsAttribute['type']>> = { SS: 'S', NS: 'N', BS: 'B' };
 

@@ -13,15 +13,10 @@ from dynamorm_client import Client, models
 from dynamorm_client.api.transactions import transact_write
 from dynamorm_client.api.user import create_user, delete_user, get_user, query_user, update_user
 from dynamorm_client.models import (
-    ConditionLeaf,
-    ConditionLeafOp,
-    ConditionNot,
     Problem,
     QueryUserOnTheTable,
     TransactWriteBody,
     TransactWriteBodyCheckUser,
-    TransactWriteBodyCheckUserModel,
-    TransactWriteBodyCheckUserOp,
     TransactWriteBodyUpdateUser,
     TransactWriteBodyUpdateUserModel,
     TransactWriteBodyUpdateUserOp,
@@ -109,7 +104,14 @@ def main() -> None:
                 break
 
         # transaction: an update guarded by the expected version, and a check on a sibling
-        exists = ConditionLeaf(attr="email", op=ConditionLeafOp("exists"))
+        # Conditions are typed per model (UserCondition: a union of leaf shapes): built from their JSON.
+        exists = {"attr": "email", "op": "exists"}
+
+        def check(condition: dict[str, Any]) -> TransactWriteBodyCheckUser:
+            return TransactWriteBodyCheckUser.from_dict(
+                {"op": "check", "model": "User", "key": key(pk, "ORDER#1").to_dict(), "condition": condition}
+            )
+
         tx_res = transact_write.sync_detailed(
             client=client,
             body=TransactWriteBody(
@@ -121,9 +123,7 @@ def main() -> None:
                         update=UserPatch.from_dict({"set": {"status": "vip"}}),
                         version=1,
                     ),
-                    TransactWriteBodyCheckUser(
-                        op=TransactWriteBodyCheckUserOp.CHECK, model=TransactWriteBodyCheckUserModel.USER, key=key(pk, "ORDER#1"), condition=exists
-                    ),
+                    check(exists),
                 ]
             ),
         )
@@ -139,12 +139,7 @@ def main() -> None:
                         key=key(pk, "PROFILE"),
                         update=UserPatch.from_dict({"set": {"status": "never"}}),
                     ),
-                    TransactWriteBodyCheckUser(
-                        op=TransactWriteBodyCheckUserOp.CHECK,
-                        model=TransactWriteBodyCheckUserModel.USER,
-                        key=key(pk, "ORDER#1"),
-                        condition=ConditionNot(not_=exists),
-                    ),
+                    check({"not": exists}),
                 ]
             ),
         )

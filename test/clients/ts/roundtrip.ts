@@ -7,7 +7,7 @@ import type { components, paths } from './schema.js';
 
 type User = components['schemas']['User'];
 type Problem = components['schemas']['Problem'];
-type Condition = components['schemas']['Condition'];
+type Condition = components['schemas']['UserCondition'];
 
 const [baseUrl, run] = process.argv.slice(2);
 if (!baseUrl || !run) throw new Error('usage: roundtrip <baseUrl> <run-id>');
