@@ -260,6 +260,8 @@ export function printReport(results) {
       ),
     );
     out.push(`  added (sidecar − direct): p50 ${s.addedP50Ms} ms, p99 ${s.addedP99Ms} ms`);
+    const foreign = ['sdk', 'http'].map((m) => `${m === 'sdk' ? 'direct' : 'sidecar'} ${s[m].windows.map((w) => w.foreignCpuPercent ?? '?').join('/')}%`).join(', ');
+    out.push(`  other processes' CPU per window (% of a core; > 15 is noisy): ${foreign}`);
   }
   out.push('');
   out.push('targets');

@@ -12,7 +12,7 @@ import { tableSpecs } from './models.mjs';
 import { CPU, LoadGen, log, startBackend, startSidecar } from './harness.mjs';
 import { PROBE_PATH, probeDelta, readProbe } from './gc-read.mjs';
 import { Samples } from './stats.mjs';
-import { stop } from './procs.mjs';
+import { cpuPercent, machinePercent, machineSample, procSample, stop } from './procs.mjs';
 
 const r3 = (x) => (x === null || x === undefined || Number.isNaN(x) ? null : Math.round(x * 1000) / 1000);
 
@@ -63,10 +63,24 @@ export async function measureSustained({ schemasDir, entry, nodeArgs = [], rate,
         };
         let before;
         let after;
+        // Other jobs' CPU during the window, as the matrix counts it (machine busy minus this run's processes).
+        const pids = [process.pid, backend.pid, ...(mode === 'http' ? [sc.pid] : [])];
+        let cpu0;
+        let cpu1;
+        const sample = () => ({ machine: machineSample(), procs: pids.map(procSample) });
         const r = await side.gen.run(spec, {
-          onStart: () => (before = readProbe(side.pid, side.probe)),
-          onEnd: () => (after = readProbe(side.pid, side.probe)),
+          onStart: () => {
+            cpu0 = sample();
+            before = readProbe(side.pid, side.probe);
+          },
+          onEnd: () => {
+            cpu1 = sample();
+            after = readProbe(side.pid, side.probe);
+          },
         });
+        const ours = cpu0.procs.reduce((a, p, i) => a + (cpuPercent(p, cpu1.procs[i]) ?? 0), 0) + (r.loadgenCpuMs / r.elapsedMs) * 100;
+        const machine = machinePercent(cpu0.machine, cpu1.machine);
+        const foreign = machine === null ? null : Math.round(Math.max(0, machine - ours) * 10) / 10;
         const delta = probeDelta(await before, await after);
         if (sc.child.exitCode !== null || sc.child.signalCode !== null) throw new Error(`sidecar exited (${sc.child.exitCode ?? sc.child.signalCode}): ${sc.child.tail.join('\n')}`);
         side.samples.push(...r.samples);
@@ -74,9 +88,9 @@ export async function measureSustained({ schemasDir, entry, nodeArgs = [], rate,
         side.failed += r.failed;
         side.dropped += r.dropped;
         side.deltas.push(delta);
-        const w = { ok: r.ok, p50: r.latency.p50, p99: r.latency.p99, allocKBPerRequest: delta && r.ok ? r3(delta.allocatedBytes / r.ok / 1024) : null, markCompacts: delta?.markCompacts ?? null, maxGcPauseMs: delta?.maxPauseMs ?? null };
+        const w = { ok: r.ok, foreignCpuPercent: foreign, p50: r.latency.p50, p99: r.latency.p99, allocKBPerRequest: delta && r.ok ? r3(delta.allocatedBytes / r.ok / 1024) : null, markCompacts: delta?.markCompacts ?? null, maxGcPauseMs: delta?.maxPauseMs ?? null };
         side.windows.push(w);
-        log(`  round ${round + 1} ${mode.padEnd(4)} ${r.ok} ok${r.failed ? ` ${r.failed} FAILED ${JSON.stringify(r.unexpected ?? {})}` : ''}${r.dropped ? ` ${r.dropped} dropped` : ''}  p50 ${w.p50} ms  p99 ${w.p99} ms  alloc ${w.allocKBPerRequest} KB/req  mark-compact ${w.markCompacts}  longest GC ${w.maxGcPauseMs} ms`);
+        log(`  round ${round + 1} ${mode.padEnd(4)} ${r.ok} ok${r.failed ? ` ${r.failed} FAILED ${JSON.stringify(r.unexpected ?? {})}` : ''}${r.dropped ? ` ${r.dropped} dropped` : ''}  p50 ${w.p50} ms  p99 ${w.p99} ms  alloc ${w.allocKBPerRequest} KB/req  mark-compact ${w.markCompacts}  longest GC ${w.maxGcPauseMs} ms  other processes ${foreign}%`);
       }
     }
   } finally {
