@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: the sidecar against direct @aws-sdk/client-dynamodb use, side by side in one run.
 //
-//   node bench/run.mjs [--quick] [--backends null,dynalite] [--ops get,put,query,batch25,tx4] [--no-pin]
+//   node bench/run.mjs [--quick] [--backends null,dynalite] [--ops get,put,update,query,batch25,tx4] [--no-pin]
 //                      [--skip-boot] [--skip-kms] [--skip-sustained] [--out bench/results]
 //   BENCH_DURATION=5   seconds measured per cell (default 5; --quick: 1)
 //   BENCH_WARMUP=1     seconds of unmeasured warm-up before each cell (default 1; --quick: 0.25)

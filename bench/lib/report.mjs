@@ -58,6 +58,13 @@ export function evaluateTargets(results) {
         : undefined,
     ),
   );
+  // Issue 9: throughput on one core against the direct SDK on one core (both pinned to the same core), per operation.
+  const RATIO_GOALS = { get: 1.5, put: 1.0, update: 1.0, query: 1.0, tx4: 1.0, batch25: 0.8 };
+  for (const [op, goal] of Object.entries(RATIO_GOALS)) {
+    const c = comparisons.find((x) => x.backend === 'null' && x.op === op && x.load === 'saturation' && x.mode === 'http');
+    if (!c) continue;
+    t.push(target(`${OPS[op].label} per core vs direct SDK (null backend, TCP, saturation)`, `≥ ${goal.toFixed(1)}×`, c.throughputRatio, c.throughputRatio >= goal));
+  }
   const sat = find(cells, 'null', 'get', 'http', 'saturation');
   const satUnix = find(cells, 'null', 'get', 'unix', 'saturation');
   const pinned = results.meta.pinning.tool === 'taskset';
