@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: the sidecar against direct @aws-sdk/client-dynamodb use, side by side in one run.
 //
-//   node bench/run.mjs [--quick] [--backends null,dynalite] [--ops get,put,query,batch25,tx4] [--no-pin]
-//                      [--skip-boot] [--skip-kms] [--out bench/results]
+//   node bench/run.mjs [--quick] [--backends null,dynalite] [--ops get,put,update,query,batch25,tx4] [--no-pin]
+//                      [--skip-boot] [--skip-kms] [--skip-sustained] [--out bench/results]
 //   BENCH_DURATION=5   seconds measured per cell (default 5; --quick: 1)
 //   BENCH_WARMUP=1     seconds of unmeasured warm-up before each cell (default 1; --quick: 0.25)
+//   BENCH_SUSTAINED=60 seconds per side of the sustained 1,000 req/s GetItem run, in two windows (default 60; --quick: 10)
 //
 // Writes <out>/latest.json and <out>/latest.svg and prints the tables. See bench/README.md.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,6 +34,7 @@ import {
 } from './lib/harness.mjs';
 import { buildComparisons, evaluateTargets, printReport } from './lib/report.mjs';
 import { renderSvg } from './lib/svg.mjs';
+import { measureSustained } from './lib/sustained.mjs';
 
 const { values: argv } = parseArgs({
   options: {
@@ -43,6 +45,7 @@ const { values: argv } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     'skip-boot': { type: 'boolean', default: false },
     'skip-kms': { type: 'boolean', default: false },
+    'skip-sustained': { type: 'boolean', default: false },
     // A/B runs of a candidate build: the sidecar entry the matrix and KMS test run, and the bundle the boot test adds.
     entry: { type: 'string', default: 'dist/cli.js' },
     'bundle-entry': { type: 'string', default: 'dist-lambda/cli.mjs' },
@@ -63,6 +66,9 @@ const SLOW_BOOT_MS = 5000;
 const RATES = [500, 1000];
 const SAT_CONNECTIONS = 32;
 const KMS_WRITES = 1000;
+const SUSTAINED_RATE = 1000;
+const SUSTAINED_ROUNDS = 2;
+const SUSTAINED_S = Number(process.env.BENCH_SUSTAINED ?? (QUICK ? 10 : 60));
 const NOISY_RETRIES = Number(process.env.BENCH_NOISY_RETRIES ?? (QUICK ? 0 : 2));
 const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT ?? (QUICK ? 0 : 30)) * 1000;
 const BACKENDS = (argv.backends ?? 'null,dynalite').split(',').filter(Boolean);
@@ -452,6 +458,7 @@ async function main() {
   };
   let boot = null;
   let kms = null;
+  let sustained = null;
   const preflight = QUIET_WAIT_MS > 0 ? await waitQuiet(QUIET_WAIT_MS * 2, 'before starting') : { waitedQuiet: null, foreign: await foreignCpu(1000) };
   try {
     if (!argv['skip-boot']) {
@@ -462,6 +469,18 @@ async function main() {
     for (const kind of BACKENDS) {
       if (QUIET_WAIT_MS > 0) await waitQuiet(QUIET_WAIT_MS, `backend ${kind}`);
       await runBackend(kind, gens, schemasDir);
+    }
+    if (!argv['skip-sustained'] && BACKENDS.includes('null') && SELECTED_OPS.includes('get')) {
+      if (QUIET_WAIT_MS > 0) await waitQuiet(QUIET_WAIT_MS, 'sustained run');
+      sustained = await measureSustained({
+        schemasDir,
+        entry: ENTRY,
+        nodeArgs: SIDECAR_NODE_ARGS,
+        rate: SUSTAINED_RATE,
+        windowSeconds: SUSTAINED_S / SUSTAINED_ROUNDS,
+        rounds: SUSTAINED_ROUNDS,
+        warmupSeconds: WARMUP_S,
+      });
     }
   } finally {
     await gens.sdk.close();
@@ -513,6 +532,7 @@ async function main() {
     crossChecks,
     boot,
     kms,
+    sustained,
   };
   results.meta.noise.noisyCells = cells.filter((c) => c.noisy).length;
   results.comparisons = buildComparisons(cells);

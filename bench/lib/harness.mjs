@@ -145,8 +145,8 @@ export async function startSidecar({
 }
 
 export class LoadGen {
-  static async start(script, cpu) {
-    const child = track(spawnNode([path.join(LIB, script)], { cpu, ipc: true, env: baseEnv() }));
+  static async start(script, cpu, { nodeArgs = [], env = {} } = {}) {
+    const child = track(spawnNode([path.join(LIB, script)], { cpu, ipc: true, env: baseEnv(env), nodeArgs }));
     const gen = new LoadGen(child);
     await new Promise((resolve, reject) => {
       child.once('message', (m) => (m?.ready ? resolve() : reject(new Error(`unexpected ${JSON.stringify(m)}`))));

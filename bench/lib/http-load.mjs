@@ -127,7 +127,7 @@ async function runLoad(spec, durationMs, onStart, onEnd) {
   if (spec.load.type === 'paced') {
     const issue = httpIssue(spec, op);
     onStart();
-    const result = await paced({ rate: spec.load.rate, durationMs, issue, counter });
+    const result = await paced({ rate: spec.load.rate, durationMs, issue, counter, keepSamples: spec.keepSamples === true });
     onEnd();
     return result;
   }

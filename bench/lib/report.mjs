@@ -58,6 +58,13 @@ export function evaluateTargets(results) {
         : undefined,
     ),
   );
+  // Issue 9: throughput on one core against the direct SDK on one core (both pinned to the same core), per operation.
+  const RATIO_GOALS = { get: 1.5, put: 1.0, update: 1.0, query: 1.0, tx4: 1.0, batch25: 0.8 };
+  for (const [op, goal] of Object.entries(RATIO_GOALS)) {
+    const c = comparisons.find((x) => x.backend === 'null' && x.op === op && x.load === 'saturation' && x.mode === 'http');
+    if (!c) continue;
+    t.push(target(`${OPS[op].label} per core vs direct SDK (null backend, TCP, saturation)`, `≥ ${goal.toFixed(1)}×`, c.throughputRatio, c.throughputRatio >= goal));
+  }
   const sat = find(cells, 'null', 'get', 'http', 'saturation');
   const satUnix = find(cells, 'null', 'get', 'unix', 'saturation');
   const pinned = results.meta.pinning.tool === 'taskset';
@@ -83,6 +90,15 @@ export function evaluateTargets(results) {
   for (const e of [entry, bundleEntry]) {
     const b = boot?.entries?.[e];
     if (b) t.push(target(`boot-to-ready, ${n} models (${e}, spawn → first 200 /readyz)`, '≤ 300 ms', b.readyzMsMedian, b.readyzMsMedian <= 300));
+  }
+  const sus = results.sustained;
+  if (sus) {
+    const span = `${sus.secondsPerSide} s per side`;
+    const gcNote = `sidecar: ${sus.http.markCompacts ?? '?'} mark-compact GCs, longest GC pause ${sus.http.maxGcPauseMs ?? '?'} ms (direct-SDK process: ${sus.sdk.markCompacts ?? '?'}, ${sus.sdk.maxGcPauseMs ?? '?'} ms)`;
+    t.push(target(`GetItem added p50, sustained ${sus.rate} req/s, ${span} (null backend, TCP)`, '≤ +0.15 ms', sus.addedP50Ms, sus.addedP50Ms !== null && sus.addedP50Ms <= 0.15));
+    t.push(target(`GetItem added p99, sustained ${sus.rate} req/s, ${span} (null backend, TCP)`, '≤ +1 ms', sus.addedP99Ms, sus.addedP99Ms !== null && sus.addedP99Ms <= 1, gcNote));
+    const a = sus.http.allocatedKBPerGetItem;
+    t.push(target('allocation per GetItem, sidecar process (KB, sustained run)', '≤ 30 KB', a, a !== null && a <= 30, `direct-SDK load generator process: ${sus.sdk.allocatedKBPerGetItem ?? '?'} KB per GetItem`));
   }
   if (kms?.cache) {
     t.push(
@@ -224,6 +240,35 @@ export function printReport(results) {
         ['l'],
       ),
     );
+  }
+  if (results.sustained) {
+    const s = results.sustained;
+    out.push('');
+    out.push(`sustained GetItem at ${s.rate} req/s, null backend: ${s.rounds} alternating windows of ${s.windowSeconds} s per side (paced open loop; heap figures from gc-probe.mjs inside each process)`);
+    out.push(
+      table(
+        ['side', 'ok', 'failed/dropped', 'p50 ms', 'p99 ms', 'p99.9 ms', 'KB allocated / GetItem', 'mark-compact', 'GCs (all kinds)', 'longest GC ms'],
+        ['sdk', 'http'].map((m) => {
+          const x = s[m];
+          return [
+            m === 'sdk' ? 'direct SDK' : 'sidecar TCP',
+            x.ok,
+            `${x.failed}/${x.dropped}`,
+            x.latencyMs.p50,
+            x.latencyMs.p99,
+            x.latencyMs.p999,
+            fx(x.allocatedKBPerGetItem, 1),
+            x.markCompacts ?? '—',
+            x.gcCounts ? Object.values(x.gcCounts).reduce((a, b) => a + b, 0) : '—',
+            x.maxGcPauseMs ?? '—',
+          ];
+        }),
+        ['l'],
+      ),
+    );
+    out.push(`  added (sidecar − direct): p50 ${s.addedP50Ms} ms, p99 ${s.addedP99Ms} ms`);
+    const foreign = ['sdk', 'http'].map((m) => `${m === 'sdk' ? 'direct' : 'sidecar'} ${s[m].windows.map((w) => w.foreignCpuPercent ?? '?').join('/')}%`).join(', ');
+    out.push(`  other processes' CPU per window (% of a core; > 15 is noisy): ${foreign}`);
   }
   out.push('');
   out.push('targets');

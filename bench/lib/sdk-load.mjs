@@ -48,7 +48,7 @@ serve(async (spec, durationMs, onStart, onEnd) => {
   onStart();
   const result =
     spec.load.type === 'paced'
-      ? await paced({ rate: spec.load.rate, durationMs, issue, counter })
+      ? await paced({ rate: spec.load.rate, durationMs, issue, counter, keepSamples: spec.keepSamples === true })
       : await closedLoop({ concurrency: spec.load.concurrency, durationMs, issue, counter });
   onEnd();
   return { ...result, unexpected };

@@ -41,7 +41,7 @@ export function cpuMsSince(from) {
  * would exceed `maxInFlight` outstanding are not sent and counted as `dropped` (the target is overloaded).
  * `issue(n)` resolves true for an expected answer, false otherwise.
  */
-export function paced({ rate, durationMs, issue, maxInFlight = 1024, counter }) {
+export function paced({ rate, durationMs, issue, maxInFlight = 1024, counter, keepSamples = false }) {
   return new Promise((resolve) => {
     const latencies = new Samples(Math.ceil((rate * durationMs) / 1000) + 16);
     const lags = new Samples(Math.ceil((rate * durationMs) / 1000) + 16);
@@ -59,7 +59,11 @@ export function paced({ rate, durationMs, issue, maxInFlight = 1024, counter }) 
       if (finished || sent < total || inflight > 0) return;
       finished = true;
       const elapsed = performance.now() - t0;
-      resolve({ sent, done, ok, failed, dropped, elapsedMs: elapsed, latency: latencies.summary(), lag: lags.summary() });
+      resolve({
+        sent, done, ok, failed, dropped, elapsedMs: elapsed, latency: latencies.summary(), lag: lags.summary(),
+        // Every latency, for pooling windows of one comparison (the sustained run) before taking percentiles.
+        ...(keepSamples ? { samples: Array.from(latencies.values.subarray(0, latencies.length)) } : {}),
+      });
     };
     const complete = (start, good) => {
       latencies.push(performance.now() - start);

@@ -1,4 +1,4 @@
-// The five benchmark operations, each in two equivalent forms:
+// The six benchmark operations, each in two equivalent forms:
 //   http(n) → the sidecar request (method, path, body) a client sends;
 //   sdk(n)  → the DynamoDB command an application would send itself with @aws-sdk/client-dynamodb,
 //             shaped like what the sidecar sends for that request (same table, key, expressions, item size).
@@ -10,6 +10,7 @@ import {
   PutItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { avItem, logicalItem, nowNano } from './fixtures.mjs';
 import { KMS_MODEL, LOAD_MODEL, LOAD_TABLE } from './models.mjs';
@@ -39,6 +40,24 @@ export const OPS = {
       status: 201,
     }),
     sdk: (n) => new PutItemCommand({ TableName: TABLE, Item: avItem(`P#${RUN}-${n}`, 'S', nowNano()), ...putIfAbsent }),
+  },
+  update: {
+    label: 'UpdateItem (PATCH set)',
+    unique: false,
+    // The item exists on both backends (seeded with the GetItem item on dynalite; the null endpoint answers it).
+    http: () => ({ method: 'PATCH', path: `/v1/models/${MODEL}/items/G%231/S`, body: JSON.stringify({ set: { name: 'Grace Hopper' } }), status: 200 }),
+    // What the sidecar sends for that PATCH: the set, updatedAt and `ADD version 1`, on an existing item, ALL_NEW.
+    sdk: () =>
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: 'G#1' }, sk: { S: 'S' } },
+        UpdateExpression: 'SET #n0 = :v0, #n1 = :v1 ADD #n2 :v2',
+        ConditionExpression: 'attribute_exists(#n3)',
+        ExpressionAttributeNames: { '#n0': 'name', '#n1': 'updatedAt', '#n2': 'version', '#n3': 'pk' },
+        ExpressionAttributeValues: { ':v0': { S: 'Grace Hopper' }, ':v1': { S: nowNano() }, ':v2': { N: '1' } },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
   },
   query: {
     label: 'Query (10 items)',
