@@ -106,6 +106,10 @@ def attr_type(model, name):
     return None
 
 
+def is_json(model, name):
+    return any(a["attribute"] == name and a.get("json") for a in (model or {}).get("attributes", []))
+
+
 def ordered_between(node, dms_type=None):
     values = node.get("values")
     if node.get("op") == "between" and isinstance(values, list) and len(values) == 2:
@@ -142,6 +146,11 @@ def repair_condition(node, depth=0, model=None):
         if depth >= MAX_CONDITION_DEPTH:
             return repair_condition(first_leaf(node), depth, model)
         node["not"] = repair_condition(node["not"], depth + 1, model)
+        return node
+    if not node.get("size") and is_json(model, node.get("attr")) and node.get("op") == "between" and isinstance(node.get("values"), list) and node["values"]:
+        # A json attribute is stored as its JSON text and compared as that text, byte by byte: equal bounds are in
+        # order whatever the value.
+        node["values"] = [node["values"][0], node["values"][0]]
         return node
     ordered_between(node, None if node.get("size") else attr_type(model, node.get("attr")))
     return node
