@@ -74,7 +74,7 @@ t.test('stable codes for keys: empty or malformed keys are ErrMissingPrimaryKey'
   problem(t, await s.request('POST', '/v1/models/User/batch-get', { keys: [{ PK: '', SK: 'b' }] }), 'ErrMissingPrimaryKey', ['key attribute PK cannot be empty'], 'batch-get empty PK');
   problem(t, await s.request('POST', '/v1/transactions/get', { items: [{ model: 'User', key: { PK: '', SK: 'b' } }] }), 'ErrMissingPrimaryKey', ['key attribute PK cannot be empty'], 'transaction empty PK');
   problem(t, await s.request('POST', '/v1/models/User/query', { partition: 'x', sort: { op: '=', value: '' } }), 'ErrMissingPrimaryKey', ['key attribute SK cannot be empty'], 'empty sort value');
-  problem(t, await s.request('GET', '/v1/models/Blob/items/x7/AQID'), 'ErrMissingPrimaryKey', ['ns in the path is not a valid N value; send a decimal number'], 'non-numeric N in the path');
+  problem(t, await s.request('GET', '/v1/models/Blob/items/x7/AQID'), 'ErrMissingPrimaryKey', ['ns in the path is not a valid N value; send an integer in plain digits'], 'non-numeric N in the path');
   problem(t, await s.request('GET', '/v1/models/Blob/items/7/a'), 'ErrMissingPrimaryKey', ['digest in the path is not a valid B value; send base64url bytes'], 'non-base64url B in the path');
   problem(t, await s.request('POST', '/v1/transactions/write', { items: [{ op: 'create', model: 'User', item: { SK: 'b', email: 'e' } }] }), 'ErrMissingPrimaryKey', ['missing key attribute PK'], 'transaction item without PK');
   problem(t, await s.request('POST', '/v1/models/User/items', { ...USER, email: '' }), 'ErrInvalidItem', ['email is a key of index gsi-email and cannot be empty'], 'empty index key');

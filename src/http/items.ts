@@ -97,7 +97,7 @@ function parseFields(raw: string | undefined): string[] | undefined {
 function pathKey(attr: DmsAttribute, example: unknown): TSchema {
   const name = attr.attribute;
   const examples = example === undefined ? {} : { examples: [pathText(attr, example)] };
-  if (attr.type === 'N') return Type.String({ pattern: attr.format === 'int' || attr.format === 'unix_seconds' ? INTEGER_PATTERN : DECIMAL_PATTERN, description: `${name} (decimal number)`, ...examples });
+  if (attr.type === 'N') return Type.String({ pattern: attr.format === 'int' || attr.format === 'unix_seconds' ? INTEGER_PATTERN : DECIMAL_PATTERN, description: `${name} (${attr.format === 'int' || attr.format === 'unix_seconds' ? 'integer in plain digits' : 'decimal number'})`, ...examples });
   if (attr.type === 'B') return Type.String({ minLength: 1, pattern: BASE64URL_PATTERN, description: `${name} (base64url bytes)`, ...examples });
   return Type.String({ minLength: 1, description: `${name} (string, percent-encoded)`, ...examples });
 }

@@ -354,7 +354,8 @@ function paramError(e: AjvError, route: RouteErrorContext): SidecarError | undef
   const attr = name === 'pk' ? route.modelDef?.partitionKey : name === 'sk' ? route.modelDef?.sortKey : undefined;
   if (!attr) return undefined;
   if (e.keyword === 'minLength') return new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} cannot be empty`);
-  const form = attr.type === 'N' ? 'a decimal number' : attr.type === 'B' ? 'base64url bytes' : 'a percent-encoded string';
+  const integer = attr.format === 'int' || attr.format === 'unix_seconds';
+  const form = attr.type === 'N' ? (integer ? 'an integer in plain digits (e.g. 42)' : 'a decimal number') : attr.type === 'B' ? 'base64url bytes' : 'a percent-encoded string';
   return new SidecarError('ErrMissingPrimaryKey', 400, `key attribute ${attr.attribute} in the path is not a valid ${attr.type} value; send ${form}`);
 }
 
