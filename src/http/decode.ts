@@ -153,6 +153,10 @@ function registerModel(app: FastifyInstance, model: ModelDef): void {
       schema: {
         operationId: `decode${model.name}`,
         summary: `Decode raw ${model.name} images (a Lambda DynamoDB Streams event, raw items, or one item) as GET returns them; envelopes are decrypted`,
+        description:
+          `Images are raw DynamoDB AttributeValue maps, which this document does not type per model: one that is not a ${model.name} ` +
+          '(a missing key, an attribute of another type, a broken envelope) gets a per-record `problem` in an event or a list, and a 400 ' +
+          'when it is the single `item`.',
         tags: [model.name],
         body,
         response: response(model),

@@ -108,16 +108,22 @@ function scanBody(model: ModelDef): TSchema {
     {
       ...(indexes.length > 0 ? { index: Type.Optional(Type.String({ enum: indexes.map((i) => i.name) })) } : {}),
       segment: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999, description: 'this segment of a parallel scan; needs totalSegments, and must be below it' })),
-      totalSegments: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+      totalSegments: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 1_000_000,
+          description: 'segments of a parallel scan; alone (without segment) only for an NDJSON export (Accept: application/x-ndjson), which reads every segment — a JSON answer needs segment too',
+        }),
+      ),
       consistent: Type.Optional(Type.Boolean({ description: 'not on a global secondary index' })),
       ...commonMembers(model),
     },
     {
       additionalProperties: false,
-      // segment and totalSegments go together (NDJSON export also takes totalSegments alone); no consistent read on a GSI.
+      // segment needs totalSegments; totalSegments alone depends on the Accept header (NDJSON export), which a body
+      // schema cannot see: said in its description, checked by the store. No consistent read on a GSI.
       allOf: [
         { if: { required: ['segment'] }, then: { required: ['totalSegments'] } },
-        { if: { required: ['totalSegments'] }, then: { required: ['segment'] } },
         ...(gsis.length > 0 ? [{ if: { properties: { index: { enum: gsis } }, required: ['index'] }, then: { properties: { consistent: { const: false } } } }] : []),
       ],
       examples: [{ limit: 10 }],

@@ -93,6 +93,8 @@ const isAnyKey = (model: SchemaSource, name: string) => isKey(model, name) || mo
  */
 export function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
   const anyJson = Type.Unknown();
+  // What JSON Schema here cannot state, said in words so that a generated client's user reads it.
+  const nestedRule = 'numbers anywhere inside must fit DynamoDB (magnitude 1E-130 to below 1E+126, at most 38 significant digits); at most 32 levels deep';
   const description = attr.encryption ? 'encrypted at rest' : undefined;
   const nonEmpty = isAnyKey(model, attr.attribute) ? { minLength: 1 } : {};
   if (attr.attribute === model.ttl) {
@@ -103,7 +105,7 @@ export function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
   }
   switch (attr.type) {
     case 'S':
-      if (attr.json) return Type.Unknown({ description: 'any JSON value' });
+      if (attr.json) return Type.Unknown({ description: `any JSON value, stored as its JSON text; ${nestedRule}` });
       return attr.format === 'rfc3339nano'
         ? Type.String({ pattern: RFC3339_PATTERN, description: 'RFC3339 timestamp' })
         : Type.String({ ...nonEmpty, ...(description ? { description } : {}) });
@@ -116,9 +118,9 @@ export function valueSchema(model: SchemaSource, attr: DmsAttribute): TSchema {
     case 'NULL':
       return Type.Null();
     case 'M':
-      return Type.Record(Type.String(), anyJson);
+      return Type.Record(Type.String(), anyJson, { description: `a JSON object; ${nestedRule}` });
     case 'L':
-      return Type.Array(anyJson);
+      return Type.Array(anyJson, { description: `a JSON array; ${nestedRule}` });
     case 'SS':
       return Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true });
     case 'NS':

@@ -276,6 +276,9 @@ def repair_body(operation, model, body):
         segment = body.get("segment")
         if isinstance(segment, (int, float)) and isinstance(segments, (int, float)) and segments >= 1:
             body["segment"] = int(segment) % int(segments)
+        elif segment is None and isinstance(segments, (int, float)):
+            # totalSegments alone is an NDJSON export's (its description says so); a JSON answer needs a segment.
+            body["segment"] = 0
 
 
 MIN_MAGNITUDE = Decimal("1e-130")
