@@ -32,6 +32,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { startTestSidecar, type TestResponse, type TestSidecar } from '../helpers/sidecar.js';
 import { prng } from '../helpers/prng.js';
+import { readAll } from '../helpers/net.js';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
@@ -68,15 +69,6 @@ interface Decision {
 
 const MODE_NAMES = new Set<string>(['throttle', 'error500', 'slow', 'drop', 'unprocessed', 'stall']);
 const TAG = new RegExp(`"PK":\\{"S":"${RUN}#([a-z0-9]+#\\d+)#`);
-
-function readAll(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
 
 async function startFaultProxy(
   upstream: string,

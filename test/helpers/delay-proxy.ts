@@ -2,8 +2,9 @@
 // test/drills/faults.test.ts, reduced to what a deadline test needs). A request whose caller hangs up while it is
 // held is never forwarded, so an aborted write leaves nothing behind.
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { readAll } from './net.js';
 
 export interface DelayProxy {
   readonly url: string;
@@ -15,15 +16,6 @@ export interface DelayProxy {
   readonly forwarded: string[];
   readonly abandoned: string[];
   close(): Promise<void>;
-}
-
-function readAll(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
 }
 
 export async function startDelayProxy(upstream: string): Promise<DelayProxy> {

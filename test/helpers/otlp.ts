@@ -1,8 +1,9 @@
 // A local OTLP/HTTP trace receiver (JSON bodies, optionally gzip) and a recording proxy for a DynamoDB endpoint.
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import { readAll } from './net.js';
 
 export interface ReceivedSpan {
   readonly traceId: string;
@@ -14,15 +15,6 @@ export interface ReceivedSpan {
   readonly attributes: Record<string, unknown>;
   readonly status: { code?: number; message?: string };
   readonly service: string | undefined;
-}
-
-function readAll(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
 }
 
 /** OTLP/JSON ids are hex; a base64 id (the protobuf JSON mapping) is turned into hex too. */
