@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../errors.js';
-import type { RouteErrorContext } from './problem.js';
+import { routeConfig, useRouteConfig } from './route-config.js';
 import { traceOf } from './trace.js';
 
 const problemCodes = new WeakMap<FastifyReply, ErrorCode>();
@@ -22,30 +22,37 @@ export function requestId(request: { headers: Record<string, unknown> }): string
 /** One JSON log line per request (Fastify's own two lines are disabled; 4xx/5xx lines carry the problem code), and the id echoed back. */
 export function registerRequestLog(app: FastifyInstance): void {
   let closing = false;
+  useRouteConfig(app);
   // Once close() starts, answers say `Connection: close` so keep-alive sockets end after their last response
   // instead of holding the shutdown open until they time out.
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Callback-style hooks: an async hook costs a promise and its reaction per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request: FastifyRequest, reply) => {
-    const config = (request.routeOptions.config ?? {}) as RouteErrorContext;
-    request.log.info(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        model: config.model,
-        op: config.op,
-        status: reply.statusCode,
-        ...(reply.statusCode >= 400 && problemCodes.has(reply) ? { code: problemCodes.get(reply) } : {}),
-        ms: Math.round(reply.elapsedTime * 1000) / 1000,
-        traceId: traceOf(request)?.traceId,
-      },
-      'request',
-    );
+  app.addHook('onResponse', (request: FastifyRequest, reply, done) => {
+    // The line's fields are only gathered when it is written (LOG_LEVEL=warn drops it).
+    const log = request.log as FastifyRequest['log'] & { isLevelEnabled?: (level: string) => boolean };
+    if (typeof log.isLevelEnabled !== 'function' || log.isLevelEnabled('info')) {
+      const config = routeConfig(request);
+      request.log.info(
+        {
+          method: request.method,
+          route: config.url ?? 'unmatched',
+          model: config.model,
+          op: config.op,
+          status: reply.statusCode,
+          ...(reply.statusCode >= 400 && problemCodes.has(reply) ? { code: problemCodes.get(reply) } : {}),
+          ms: Math.round(reply.elapsedTime * 1000) / 1000,
+          traceId: traceOf(request)?.traceId,
+        },
+        'request',
+      );
+    }
+    done();
   });
 }
