@@ -1,7 +1,8 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { CachedCredentials, type CredentialProvider } from './credentials.js';
 import { DATA_PLANE_OPERATIONS, DataPlaneError, type DataPlane, type DataPlaneOperation, type Json } from './port.js';
@@ -122,6 +123,9 @@ export class LeanDynamoClient implements DataPlane {
   readonly #path: string;
   readonly #maxAttempts: number;
   readonly #random: () => number;
+  /** TLS server name as node:http would derive it from the Host header ('' for an IP address). */
+  readonly #servername: string;
+  readonly #operationHeaders = new Map<LeanOperation, Record<string, string>>();
 
   constructor(options: LeanClientOptions) {
     this.#options = options;
@@ -135,6 +139,8 @@ export class LeanDynamoClient implements DataPlane {
     this.#hostname = url.hostname;
     this.#port = url.port ? Number(url.port) : undefined;
     this.#path = url.pathname || '/';
+    const name = this.#host.startsWith('[') ? this.#host.slice(1, this.#host.indexOf(']')) : this.#host.split(':', 1)[0]!;
+    this.#servername = isIP(name) ? '' : name;
     this.#maxAttempts = options.maxAttempts ?? STANDARD.maxAttempts;
     this.#random = options.random ?? Math.random;
   }
@@ -231,41 +237,50 @@ export class LeanDynamoClient implements DataPlane {
     traceHeader?: string,
   ): Promise<Answer> {
     const credentials = this.#credentials.fresh() ?? (await this.#credentials.get());
-    const headers: Record<string, string> = {
-      host: this.#host,
-      'content-type': CONTENT_TYPE,
-      'x-amz-target': TARGET_PREFIX + operation,
-    };
-    Object.assign(
-      headers,
-      signatureHeaders({
-        method: 'POST',
-        path: this.#path,
-        headers,
-        body,
-        credentials,
-        region: this.#options.region,
-        service: 'dynamodb',
-        date: this.#options.now?.() ?? new Date(),
-      }),
-    );
-    headers['content-length'] = String(body.length);
-    headers['user-agent'] = USER_AGENT;
+    const signedHeaders = this.#signedHeaders(operation);
+    const signature = signatureHeaders({
+      method: 'POST',
+      path: this.#path,
+      headers: signedHeaders,
+      body,
+      credentials,
+      region: this.#options.region,
+      service: 'dynamodb',
+      date: this.#options.now?.() ?? new Date(),
+    });
+    // A flat [name, value, …] list: node:http writes it as given, in this order (host, content-type, x-amz-target,
+    // the signature's headers, content-length, user-agent, x-amzn-trace-id), without a setHeader() per header.
+    const headers: string[] = ['host', signedHeaders.host!, 'content-type', CONTENT_TYPE, 'x-amz-target', signedHeaders['x-amz-target']!];
+    for (const name in signature) headers.push(name, signature[name]!);
+    headers.push('content-length', String(body.length), 'user-agent', USER_AGENT);
     // Not signed, as the SDK does: X-Ray may rewrite it on the way.
-    if (traceHeader) headers['x-amzn-trace-id'] = traceHeader;
+    if (traceHeader) headers.push('x-amzn-trace-id', traceHeader);
     return this.#send(operation, headers, body, window);
   }
 
-  #send(operation: LeanOperation, headers: Record<string, string>, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
+  /** host, content-type and x-amz-target of an operation: the headers signed besides the signature's own, built once. */
+  #signedHeaders(operation: LeanOperation): Record<string, string> {
+    let headers = this.#operationHeaders.get(operation);
+    if (!headers) {
+      headers = Object.freeze({ host: this.#host, 'content-type': CONTENT_TYPE, 'x-amz-target': TARGET_PREFIX + operation });
+      this.#operationHeaders.set(operation, headers);
+    }
+    return headers;
+  }
+
+  #send(operation: LeanOperation, headers: string[], body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const req = this.#request({
+      // servername: what node:http's agent would compute from the Host header (it is one less step per request).
+      const options: RequestOptions & { servername: string } = {
         agent: this.#agent,
         method: 'POST',
         hostname: this.#hostname,
-        ...(this.#port ? { port: this.#port } : {}),
+        port: this.#port,
         path: this.#path,
+        servername: this.#servername,
         headers,
-      });
+      };
+      const req = this.#request(options);
       const timer = setTimeout(() => {
         req.destroy(
           window.byDeadline
