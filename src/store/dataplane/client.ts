@@ -61,8 +61,24 @@ export function regionalEndpoint(region: string): string {
 
 interface Answer {
   readonly status: number;
-  readonly headers: IncomingMessage['headers'];
+  /** The answer's headers as received (name, value, …): read by name on demand, no headers object built. */
+  readonly rawHeaders: string[];
   readonly body: Buffer;
+}
+
+/**
+ * A header of `raw` (IncomingMessage#rawHeaders) as IncomingMessage#headers would give it: names compared without
+ * case, repeated values joined with ', ' (content-length: the parser refuses differing repeats; the first is kept).
+ */
+function headerOf(raw: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length !== name.length || (key !== name && key.toLowerCase() !== name)) continue;
+    if (value === undefined) value = raw[i + 1]!;
+    else if (name !== 'content-length') value += `, ${raw[i + 1]!}`;
+  }
+  return value;
 }
 
 /** DynamoDB's error short name: `com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException` → the part after '#'. */
@@ -79,7 +95,7 @@ function errorOf(answer: Answer): DataPlaneError {
   } catch {
     // An answer that is not JSON (a proxy's HTML page): classified by its status alone.
   }
-  const headerType = answer.headers['x-amzn-errortype'];
+  const headerType = headerOf(answer.rawHeaders, 'x-amzn-errortype');
   const type = typeof body.__type === 'string' ? body.__type : typeof headerType === 'string' ? headerType : '';
   const name = type ? shortName(type) : answer.status >= 500 ? 'InternalServerError' : 'UnknownError';
   const message = String(body.message ?? body.Message ?? `DynamoDB answered ${answer.status}`);
@@ -123,8 +139,8 @@ export class LeanDynamoClient implements DataPlane {
   readonly #path: string;
   readonly #maxAttempts: number;
   readonly #random: () => number;
-  /** TLS server name as node:http would derive it from the Host header ('' for an IP address). */
-  readonly #servername: string;
+  /** TLS server name as node:http would derive it from the Host header ('' for an IP address); undefined for http. */
+  readonly #servername: string | undefined;
   readonly #operationHeaders = new Map<LeanOperation, Record<string, string>>();
 
   constructor(options: LeanClientOptions) {
@@ -140,7 +156,7 @@ export class LeanDynamoClient implements DataPlane {
     this.#port = url.port ? Number(url.port) : undefined;
     this.#path = url.pathname || '/';
     const name = this.#host.startsWith('[') ? this.#host.slice(1, this.#host.indexOf(']')) : this.#host.split(':', 1)[0]!;
-    this.#servername = isIP(name) ? '' : name;
+    this.#servername = https ? (isIP(name) ? '' : name) : undefined;
     this.#maxAttempts = options.maxAttempts ?? STANDARD.maxAttempts;
     this.#random = options.random ?? Math.random;
   }
@@ -173,8 +189,9 @@ export class LeanDynamoClient implements DataPlane {
     this.#agent.destroy();
   }
 
-  async call(operation: DataPlaneOperation, input: Json): Promise<Json> {
-    if (!DATA_PLANE_OPERATIONS.includes(operation)) throw new TypeError(`not a data-plane operation: ${operation}`);
+  call(operation: DataPlaneOperation, input: Json): Promise<Json> {
+    // Not async: the call's own promise is the one returned (a refusal still comes as a rejection).
+    if (!DATA_PLANE_OPERATIONS.includes(operation)) return Promise.reject(new TypeError(`not a data-plane operation: ${operation}`));
     return this.#call(operation, input);
   }
 
@@ -230,13 +247,14 @@ export class LeanDynamoClient implements DataPlane {
     this.#options.onCall?.({ operation, seconds: (performance.now() - started) / 1000, outcome, attempts });
   }
 
-  async #attempt(
-    operation: LeanOperation,
-    body: Buffer,
-    window: { timeoutMs: number; byDeadline: boolean },
-    traceHeader?: string,
-  ): Promise<Answer> {
-    const credentials = this.#credentials.fresh() ?? (await this.#credentials.get());
+  #attempt(operation: LeanOperation, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }, traceHeader?: string): Promise<Answer> {
+    // Credentials in hand (nearly always): signed and sent without an async step of its own.
+    const credentials = this.#credentials.fresh();
+    if (credentials) return this.#signAndSend(operation, body, window, traceHeader, credentials);
+    return this.#credentials.get().then((fetched) => this.#signAndSend(operation, body, window, traceHeader, fetched));
+  }
+
+  #signAndSend(operation: LeanOperation, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }, traceHeader: string | undefined, credentials: Credentials): Promise<Answer> {
     const signedHeaders = this.#signedHeaders(operation);
     const signature = signatureHeaders({
       method: 'POST',
@@ -270,16 +288,10 @@ export class LeanDynamoClient implements DataPlane {
 
   #send(operation: LeanOperation, headers: string[], body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      // servername: what node:http's agent would compute from the Host header (it is one less step per request).
-      const options: RequestOptions & { servername: string } = {
-        agent: this.#agent,
-        method: 'POST',
-        hostname: this.#hostname,
-        port: this.#port,
-        path: this.#path,
-        servername: this.#servername,
-        headers,
-      };
+      const options: RequestOptions & { servername?: string } = { agent: this.#agent, method: 'POST', hostname: this.#hostname, path: this.#path, headers };
+      if (this.#port) options.port = this.#port;
+      // TLS: the server name node:http's agent would take from the Host header, which a header list does not show it.
+      if (this.#servername !== undefined) options.servername = this.#servername;
       const req = this.#request(options);
       const timer = setTimeout(() => {
         req.destroy(
@@ -306,15 +318,15 @@ export class LeanDynamoClient implements DataPlane {
           const status = res.statusCode ?? 0;
           if (!res.complete) return reject(corrupt('TruncatedResponse', 'the connection broke while DynamoDB was answering', status));
           const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-          const declared = res.headers['content-length'];
+          const declared = headerOf(res.rawHeaders, 'content-length');
           if (declared !== undefined && Number(declared) !== data.length) {
             return reject(corrupt('TruncatedResponse', `DynamoDB declared ${declared} bytes and sent ${data.length}`, status));
           }
-          const crc = res.headers['x-amz-crc32'];
+          const crc = headerOf(res.rawHeaders, 'x-amz-crc32');
           if (typeof crc === 'string' && crc32(data) >>> 0 !== Number(crc)) {
             return reject(corrupt('CRC32CheckFailed', 'the answer does not match its x-amz-crc32 checksum', status));
           }
-          resolve({ status, headers: res.headers, body: data });
+          resolve({ status, rawHeaders: res.rawHeaders, body: data });
         });
       });
       req.end(body);
