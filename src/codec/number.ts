@@ -105,28 +105,15 @@ export function toN(value: unknown, path: string): string {
   return plain;
 }
 
-/** `0`, or an optional `-` then 1–15 digits without a leading zero (every such value is below 2^53). */
-function isShortCanonicalInteger(n: string): boolean {
-  const length = n.length;
-  let i = n.charCodeAt(0) === 45 /* - */ ? 1 : 0;
-  const digits = length - i;
-  if (digits < 1 || digits > 15) return false;
-  const first = n.charCodeAt(i);
-  if (first === 48 /* 0 */) return length === 1;
-  for (; i < length; i++) {
-    const c = n.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-}
-
 /**
  * A stored N as a JS number when the double round-trips to the same decimal,
  * otherwise as its canonical decimal string (never silently rounded).
  */
 export function fromN(n: string): number | string {
-  // A canonical integer of up to 15 digits ("0", "42", "-7") is exactly a double: the common case, without parsing.
-  if (isShortCanonicalInteger(n)) return Number(n);
+  // When n is already how JS writes its double ("42", "-7", "12.5"), the answer below is that double: no parsing.
+  // (Then normalizeDecimal(n) is the canonical, Number(canonical) is the same double, and it round-trips to n.)
+  const quick = Number(n);
+  if (Number.isFinite(quick) && String(quick) === n) return quick;
   const canonical = normalizeDecimal(n);
   if (canonical === null) return n;
   const num = Number(canonical);

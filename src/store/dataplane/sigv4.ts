@@ -122,14 +122,66 @@ function put(names: string[], values: string[], name: string, value: string): vo
  */
 export function signatureHeaders(input: SignInput): Record<string, string> {
   const { longDate, shortDate } = formatDate(input.date);
-  const scope = `${shortDate}/${input.region}/${input.service}/aws4_request`;
   const payloadHash = sha256Hex(input.body);
+  const token = input.credentials.sessionToken;
   const added: Record<string, string> = { 'x-amz-date': longDate };
-  if (input.credentials.sessionToken) added['x-amz-security-token'] = input.credentials.sessionToken;
+  if (token) added['x-amz-security-token'] = token;
   if (input.contentSha256) added['x-amz-content-sha256'] = payloadHash;
+  const parts = canonicalParts(input, longDate, shortDate, added);
+  const stringToSign = parts.stringToSignPrefix + sha256Hex(parts.canonicalPrefix + payloadHash);
+  const key = signingKey(input.credentials.secretAccessKey, shortDate, input.region, input.service);
+  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+  added.authorization = parts.authorizationPrefix + signature;
+  return added;
+}
 
-  // Names and values side by side, sorted by name (code units, as Array#sort compares strings) with an insertion
-  // sort: a handful of headers, no Map, no sort buffers.
+/**
+ * What a signature's strings share besides the payload hash and the signature itself: the canonical request up to
+ * the payload hash, the string to sign up to the canonical request's hash, and the authorization header up to the
+ * signature.
+ */
+interface CanonicalParts {
+  readonly canonicalPrefix: string;
+  readonly stringToSignPrefix: string;
+  readonly authorizationPrefix: string;
+}
+
+interface CachedParts extends CanonicalParts {
+  readonly method: string;
+  readonly path: string;
+  readonly longDate: string;
+  readonly token: string | undefined;
+  readonly accessKeyId: string;
+  readonly region: string;
+  readonly service: string;
+}
+
+/**
+ * Parts by headers object, for frozen headers only (a frozen object's names and values cannot change): the lean
+ * client signs each operation's fixed headers, so within one second every signature of an operation shares them.
+ */
+const partsByHeaders = new WeakMap<Record<string, string>, CachedParts>();
+
+function canonicalParts(input: SignInput, longDate: string, shortDate: string, added: Record<string, string>): CanonicalParts {
+  const cacheable = !input.contentSha256 && Object.isFrozen(input.headers);
+  const token = input.credentials.sessionToken;
+  if (cacheable) {
+    const cached = partsByHeaders.get(input.headers);
+    if (
+      cached &&
+      cached.longDate === longDate &&
+      cached.method === input.method &&
+      cached.path === input.path &&
+      cached.token === token &&
+      cached.accessKeyId === input.credentials.accessKeyId &&
+      cached.region === input.region &&
+      cached.service === input.service
+    ) {
+      return cached;
+    }
+  }
+  const scope = `${shortDate}/${input.region}/${input.service}/aws4_request`;
+  // Names and values side by side, sorted by name (code units, as Array#sort compares strings).
   const names: string[] = [];
   const values: string[] = [];
   for (const name in input.headers) {
@@ -140,10 +192,22 @@ export function signatureHeaders(input: SignInput): Record<string, string> {
   const signedHeaders = names.join(';');
   let headerBlock = '';
   for (let i = 0; i < names.length; i++) headerBlock += `${names[i]}:${values[i]}\n`;
-  const canonicalRequest = `${input.method}\n${canonicalPath(input.path)}\n\n${headerBlock}\n${signedHeaders}\n${payloadHash}`;
-  const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
-  const key = signingKey(input.credentials.secretAccessKey, shortDate, input.region, input.service);
-  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
-  added.authorization = `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
-  return added;
+  const parts: CanonicalParts = {
+    canonicalPrefix: `${input.method}\n${canonicalPath(input.path)}\n\n${headerBlock}\n${signedHeaders}\n`,
+    stringToSignPrefix: `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n`,
+    authorizationPrefix: `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=`,
+  };
+  if (cacheable) {
+    partsByHeaders.set(input.headers, {
+      ...parts,
+      method: input.method,
+      path: input.path,
+      longDate,
+      token,
+      accessKeyId: input.credentials.accessKeyId,
+      region: input.region,
+      service: input.service,
+    });
+  }
+  return parts;
 }
