@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PARTNER_ID } from '../store/partners/config.js';
-import { parseAmznTraceId, parseTraceparent, runInTrace, spanRecorder, startRequestTrace, type Attributes, type TraceContext } from '../trace/context.js';
+import { currentTrace, parseAmznTraceId, parseTraceparent, runInTrace, spanRecorder, startRequestTrace, type Attributes, type TraceContext } from '../trace/context.js';
 import { routeConfig, useRouteConfig, type RouteConfig } from './route-config.js';
 
 const traces = new WeakMap<FastifyRequest, TraceContext>();
@@ -60,7 +60,8 @@ export function registerTraceContext(app: FastifyInstance, options: { partnerHea
   // the tenancy hook (STS) and the handler (DynamoDB, KMS) run inside it.
   app.addHook('preValidation', (request, _reply, done) => {
     const trace = traces.get(request);
-    if (trace) runInTrace(trace, done);
+    // Already inside it (no body was read: the hooks ran on from onRequest), nothing to enter.
+    if (trace && currentTrace() !== trace) runInTrace(trace, done);
     else done();
   });
   app.addHook('onResponse', (request, reply, done) => {

@@ -203,14 +203,17 @@ export class LeanDynamoClient implements DataPlane {
     // As the SDK does (idempotencyToken trait): a retried TransactWriteItems whose first attempt landed but whose
     // answer was lost must not run twice, so every call carries a token that its own retries resend.
     if (operation === 'TransactWriteItems' && input.ClientRequestToken === undefined) input = { ...input, ClientRequestToken: randomUUID() };
-    const body = Buffer.from(JSON.stringify(input));
+    // Sent as the JSON text itself: node:http writes a string body in one write with the request head (a Buffer
+    // body goes as a second chunk), and the signature hashes the same UTF-8 bytes.
+    const body = JSON.stringify(input);
+    const bodyLength = String(Buffer.byteLength(body));
     const traced = traceHooks.beforeCall('DynamoDB', operation, input);
     let spent = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         const window = attemptWindow(this.#options.requestTimeoutMs ?? 10_000, requestDeadline);
         if (window.timeoutMs <= 0) throw deadlineExceededError(operation);
-        const answer = await this.#attempt(operation, body, window, traced?.header);
+        const answer = await this.#attempt(operation, body, bodyLength, window, traced?.header);
         if (answer.status !== 200) throw errorOf(answer);
         let output: Json;
         try {
@@ -247,14 +250,14 @@ export class LeanDynamoClient implements DataPlane {
     this.#options.onCall?.({ operation, seconds: (performance.now() - started) / 1000, outcome, attempts });
   }
 
-  #attempt(operation: LeanOperation, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }, traceHeader?: string): Promise<Answer> {
+  #attempt(operation: LeanOperation, body: string, bodyLength: string, window: { timeoutMs: number; byDeadline: boolean }, traceHeader?: string): Promise<Answer> {
     // Credentials in hand (nearly always): signed and sent without an async step of its own.
     const credentials = this.#credentials.fresh();
-    if (credentials) return this.#signAndSend(operation, body, window, traceHeader, credentials);
-    return this.#credentials.get().then((fetched) => this.#signAndSend(operation, body, window, traceHeader, fetched));
+    if (credentials) return this.#signAndSend(operation, body, bodyLength, window, traceHeader, credentials);
+    return this.#credentials.get().then((fetched) => this.#signAndSend(operation, body, bodyLength, window, traceHeader, fetched));
   }
 
-  #signAndSend(operation: LeanOperation, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }, traceHeader: string | undefined, credentials: Credentials): Promise<Answer> {
+  #signAndSend(operation: LeanOperation, body: string, bodyLength: string, window: { timeoutMs: number; byDeadline: boolean }, traceHeader: string | undefined, credentials: Credentials): Promise<Answer> {
     const signedHeaders = this.#signedHeaders(operation);
     const signature = signatureHeaders({
       method: 'POST',
@@ -270,7 +273,7 @@ export class LeanDynamoClient implements DataPlane {
     // the signature's headers, content-length, user-agent, x-amzn-trace-id), without a setHeader() per header.
     const headers: string[] = ['host', signedHeaders.host!, 'content-type', CONTENT_TYPE, 'x-amz-target', signedHeaders['x-amz-target']!];
     for (const name in signature) headers.push(name, signature[name]!);
-    headers.push('content-length', String(body.length), 'user-agent', USER_AGENT);
+    headers.push('content-length', bodyLength, 'user-agent', USER_AGENT);
     // Not signed, as the SDK does: X-Ray may rewrite it on the way.
     if (traceHeader) headers.push('x-amzn-trace-id', traceHeader);
     return this.#send(operation, headers, body, window);
@@ -286,7 +289,7 @@ export class LeanDynamoClient implements DataPlane {
     return headers;
   }
 
-  #send(operation: LeanOperation, headers: string[], body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
+  #send(operation: LeanOperation, headers: string[], body: string, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const options: RequestOptions & { servername?: string } = { agent: this.#agent, method: 'POST', hostname: this.#hostname, path: this.#path, headers };
       if (this.#port) options.port = this.#port;
@@ -329,7 +332,7 @@ export class LeanDynamoClient implements DataPlane {
           resolve({ status, rawHeaders: res.rawHeaders, body: data });
         });
       });
-      req.end(body);
+      req.end(body, 'utf8');
     });
   }
 }
