@@ -36,6 +36,16 @@ export class Metrics {
   readonly #sts: Counter<'partner' | 'outcome'>;
   readonly #unprocessed: Counter<'model' | 'op'>;
   readonly #dropped: Counter;
+  /** Labelled children and label objects, built once per label combination (no per-request label objects). */
+  readonly #requestChildren = new Map<string, Map<string, Map<string, Map<number, (seconds: number) => void>>>>();
+  readonly #dynamoLabels = new Map<
+    string,
+    {
+      operation: { operation: string };
+      outcome: Record<'ok' | 'error' | 'throttled', { operation: string; outcome: string }>;
+      latency: (seconds: number) => void;
+    }
+  >();
 
   constructor(crypto?: CryptoSources) {
     const registers = [this.registry];
@@ -197,7 +207,26 @@ export class Metrics {
   }
 
   observeRequest(labels: { route: string; model: string; op: string; status: number }, seconds: number): void {
-    this.#requests.observe({ ...labels, status: String(labels.status) }, seconds);
+    this.requestObserver(labels.route, labels.model, labels.op, labels.status)(seconds);
+  }
+
+  /**
+   * The labelled child of the request histogram for one route × model × op × status, built once and kept: a request
+   * then allocates no label object (the label values are route constants and a status code).
+   */
+  requestObserver(route: string, model: string, op: string, status: number): (seconds: number) => void {
+    let byModel = this.#requestChildren.get(route);
+    if (!byModel) this.#requestChildren.set(route, (byModel = new Map()));
+    let byOp = byModel.get(model);
+    if (!byOp) byModel.set(model, (byOp = new Map()));
+    let byStatus = byOp.get(op);
+    if (!byStatus) byOp.set(op, (byStatus = new Map()));
+    let observe = byStatus.get(status);
+    if (!observe) {
+      observe = this.#requests.labels({ route, model, op, status: String(status) }).observe;
+      byStatus.set(status, observe);
+    }
+    return observe;
   }
 
   assumeRole(partner: string, outcome: 'ok' | 'error'): void {
@@ -214,8 +243,18 @@ export class Metrics {
 
   /** One finished call of the lean data-plane client (its `onCall` hook): counted and timed like the SDK's. */
   dynamoCall(call: { operation: string; seconds: number; outcome: 'ok' | 'error' | 'throttled'; attempts: number }): void {
-    this.#dynamo.inc({ operation: call.operation, outcome: call.outcome });
-    if (call.attempts > 1) this.#dynamoRetries.inc({ operation: call.operation }, call.attempts - 1);
-    this.#dynamoLatency.observe({ operation: call.operation }, call.seconds);
+    let labels = this.#dynamoLabels.get(call.operation);
+    if (!labels) {
+      const operation = call.operation;
+      labels = {
+        operation: { operation },
+        outcome: { ok: { operation, outcome: 'ok' }, error: { operation, outcome: 'error' }, throttled: { operation, outcome: 'throttled' } },
+        latency: this.#dynamoLatency.labels({ operation }).observe,
+      };
+      this.#dynamoLabels.set(operation, labels);
+    }
+    this.#dynamo.inc(labels.outcome[call.outcome]);
+    if (call.attempts > 1) this.#dynamoRetries.inc(labels.operation, call.attempts - 1);
+    labels.latency(call.seconds);
   }
 }

@@ -47,8 +47,36 @@ t.test('signatures equal the SDK signer on randomized requests', async (t) => {
     t.equal(ours['x-amz-date'], signed.headers['x-amz-date'], `request ${n}: x-amz-date`);
     t.equal(ours['x-amz-security-token'], signed.headers['x-amz-security-token'], `request ${n}: session token header`);
     t.equal(ours['x-amz-content-sha256'], signed.headers['x-amz-content-sha256'], `request ${n}: payload hash header`);
+    // Frozen headers (what the lean client signs): the parts cached for them sign the same, the first time and again.
+    const frozen = Object.freeze({ ...headers });
+    for (const round of ['first', 'cached']) {
+      t.same(signatureHeaders({ method: 'POST', path, headers: frozen, body, credentials, region, service, date, contentSha256 }), ours, `request ${n}: frozen headers, ${round}`);
+    }
   }
   t.equal(n, 300, 'every randomized request compared');
+});
+
+t.test('cached parts of frozen headers follow the date, credentials, path, region and service', async (t) => {
+  const headers = Object.freeze({ host: 'h', 'x-amz-target': 'DynamoDB_20120810.GetItem', 'content-type': 'application/x-amz-json-1.0' });
+  const base = { method: 'POST', path: '/', body: '{}', credentials: { accessKeyId: 'A', secretAccessKey: 'S' }, region: 'r', service: 'dynamodb', date: new Date('2026-11-30T12:00:00Z') };
+  const variants = [
+    base,
+    { ...base, date: new Date('2026-11-30T12:00:01Z') },
+    { ...base, date: new Date('2026-12-01T12:00:01Z') },
+    { ...base, credentials: { accessKeyId: 'B', secretAccessKey: 'S' } },
+    { ...base, credentials: { accessKeyId: 'A', secretAccessKey: 'T' } },
+    { ...base, credentials: { accessKeyId: 'A', secretAccessKey: 'S', sessionToken: 'tok' } },
+    { ...base, path: '/p/' },
+    { ...base, region: 'q' },
+    { ...base, service: 'sts' },
+    { ...base, method: 'PUT' },
+    { ...base, body: '{"a":1}' },
+    base,
+  ];
+  for (const [i, v] of variants.entries()) {
+    const expected = signatureHeaders({ ...v, headers: { ...headers } });
+    t.same(signatureHeaders({ ...v, headers }), expected, `variant ${i}`);
+  }
 });
 
 t.test('a Buffer body signs like the same text', async (t) => {

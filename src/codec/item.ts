@@ -113,10 +113,12 @@ export function encodeBody(model: ModelDef, body: unknown): EncodedBody {
 /** Decode a stored (already decrypted) item to logical JSON; attributes not declared in the model are left out. */
 export function decodeItem(model: ModelDef, item: AvItem): LogicalItem {
   const out: LogicalItem = {};
-  for (const [name, av] of Object.entries(item)) {
+  // for…in over own keys (Object.entries' order, without its [name, value] pairs).
+  for (const name in item) {
+    if (!Object.hasOwn(item, name)) continue;
     const attr = model.attributes.get(name);
     if (!attr) continue;
-    out[name] = decodeValue(attr, av);
+    out[name] = decodeValue(attr, item[name]!);
   }
   return out;
 }

@@ -110,6 +110,10 @@ export function toN(value: unknown, path: string): string {
  * otherwise as its canonical decimal string (never silently rounded).
  */
 export function fromN(n: string): number | string {
+  // When n is already how JS writes its double ("42", "-7", "12.5"), the answer below is that double: no parsing.
+  // (Then normalizeDecimal(n) is the canonical, Number(canonical) is the same double, and it round-trips to n.)
+  const quick = Number(n);
+  if (Number.isFinite(quick) && String(quick) === n) return quick;
   const canonical = normalizeDecimal(n);
   if (canonical === null) return n;
   const num = Number(canonical);

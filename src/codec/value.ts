@@ -176,7 +176,9 @@ export function decodeNatural(av: AttributeValue): unknown {
   if (av.L !== undefined) return av.L.map(decodeNatural);
   if (av.M !== undefined) {
     const out: Record<string, unknown> = {};
-    for (const [key, child] of Object.entries(av.M)) setOwn(out, key, decodeNatural(child));
+    const map = av.M;
+    // for…in over own keys (Object.entries' order, without its [key, value] pairs).
+    for (const key in map) if (Object.hasOwn(map, key)) setOwn(out, key, decodeNatural(map[key]!));
     return out;
   }
   if (av.SS !== undefined) return [...av.SS];

@@ -9,6 +9,7 @@ import type { ModelDef } from '../model/index.js';
 import { ambientDeadline, deadlineExceeded, deadlineHit, newDeadline, withDeadline, type Deadline } from '../store/deadline.js';
 import { problemResponse } from './schemas.js';
 import type { RouteErrorContext } from './problem.js';
+import { routeConfig, useRouteConfig } from './route-config.js';
 
 export const DEADLINE_HEADER = 'x-request-timeout-ms';
 /** The largest budget the header may name (10 minutes). */
@@ -71,16 +72,24 @@ export function registerDeadlines(app: FastifyInstance, options: DeadlineOptions
   const cap = options.capMs > 0 ? Math.min(options.capMs, MAX_BUDGET_MS) : MAX_BUDGET_MS;
   app.addHook('onRoute', documentRoute);
   app.decorateRequest('deadline', undefined);
-  app.addHook('onRequest', async (request) => {
-    if (!isDataRoute(request.routeOptions.config)) return;
+  useRouteConfig(app);
+  // Callback-style (no promise per request); a bad header is handed to done() as the async hook's rejection was.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!isDataRoute(routeConfig(request))) return done();
     const started = Date.now();
-    const budget = parseBudget(request.headers[DEADLINE_HEADER]);
+    let budget: number | undefined;
+    try {
+      budget = parseBudget(request.headers[DEADLINE_HEADER]);
+    } catch (err) {
+      return done(err as Error);
+    }
     if (budget !== undefined) {
       request.deadline = newDeadline(started, Math.min(budget, cap), 'header');
-      return;
+      return done();
     }
     const invocation = ambientDeadline();
     if (invocation !== undefined && invocation > started) request.deadline = newDeadline(started, Math.min(invocation - started, cap), 'lambda');
+    done();
   });
   // After the body is read (its stream events would lose an AsyncLocalStorage context set earlier).
   app.addHook('preValidation', (request, _reply, done) => withDeadline(request.deadline, done));

@@ -3,7 +3,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SidecarError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { openApiDocument } from './openapi.js';
-import { sendProblem, type RouteErrorContext } from './problem.js';
+import { sendProblem } from './problem.js';
+import { routeConfig, useRouteConfig } from './route-config.js';
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -21,12 +22,11 @@ export interface OpsOptions {
 
 /** Request latency histogram, fed from every response. Root-level hook: call before routes are added. */
 export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): void {
-  app.addHook('onResponse', async (request, reply) => {
-    const config = (request.routeOptions.config ?? {}) as RouteErrorContext;
-    metrics.observeRequest(
-      { route: request.routeOptions.url ?? 'unmatched', model: config.model ?? '', op: config.op ?? '', status: reply.statusCode },
-      reply.elapsedTime / 1000,
-    );
+  useRouteConfig(app);
+  app.addHook('onResponse', (request, reply, done) => {
+    const config = routeConfig(request);
+    metrics.requestObserver(config.url ?? 'unmatched', config.model ?? '', config.op ?? '', reply.statusCode)(reply.elapsedTime / 1000);
+    done();
   });
 }
 

@@ -3,7 +3,7 @@ import { SidecarError } from '../errors.js';
 import type { DataAccess } from '../store/data-access.js';
 import { PARTNER_ID } from '../store/partners/config.js';
 import type { PartnerPool } from '../store/partners/pool.js';
-import type { RouteErrorContext } from './problem.js';
+import { routeConfig, useRouteConfig } from './route-config.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,7 +22,8 @@ export interface TenancyOptions {
   readonly defaultAccess: DataAccess | undefined;
 }
 
-async function resolve(request: FastifyRequest, reply: FastifyReply, options: TenancyOptions): Promise<DataAccess> {
+/** The stores of a request without a partner header (the sidecar's own), or undefined when it names a partner. */
+function withoutPartner(request: FastifyRequest, options: TenancyOptions): DataAccess | undefined {
   const raw = request.headers[options.header];
   if (Array.isArray(raw)) throw new SidecarError('ErrInvalidRequest', 400, `send the ${options.header} header once`);
   if (raw === undefined || raw === '') {
@@ -31,6 +32,11 @@ async function resolve(request: FastifyRequest, reply: FastifyReply, options: Te
     }
     return options.defaultAccess;
   }
+  return undefined;
+}
+
+async function resolvePartner(request: FastifyRequest, reply: FastifyReply, options: TenancyOptions): Promise<DataAccess> {
+  const raw = request.headers[options.header] as string;
   if (!PARTNER_ID.test(raw) || !options.pool?.has(raw)) {
     throw new SidecarError('ErrUnknownPartner', 403, options.pool ? 'unknown partner' : 'no partners are configured on this sidecar');
   }
@@ -46,10 +52,27 @@ async function resolve(request: FastifyRequest, reply: FastifyReply, options: Te
 export function registerTenancy(app: FastifyInstance, options: TenancyOptions): void {
   const header = options.header.toLowerCase();
   const opts = { ...options, header };
+  useRouteConfig(app);
   app.decorateRequest('dataAccess', null as unknown as DataAccess);
-  app.addHook('preHandler', async (request, reply) => {
-    const config = (request.routeOptions.config ?? {}) as RouteErrorContext;
-    if (!config.op) return;
-    request.dataAccess = await resolve(request, reply, opts);
+  // Callback-style: the sidecar's own stores (no partner header) are attached without a promise per request.
+  app.addHook('preHandler', (request, reply, done) => {
+    if (!routeConfig(request).op) return done();
+    let access: DataAccess | undefined;
+    try {
+      access = withoutPartner(request, opts);
+    } catch (err) {
+      return done(err as Error);
+    }
+    if (access) {
+      request.dataAccess = access;
+      return done();
+    }
+    resolvePartner(request, reply, opts).then(
+      (partnerAccess) => {
+        request.dataAccess = partnerAccess;
+        done();
+      },
+      (err: Error) => done(err),
+    );
   });
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PARTNER_ID } from '../store/partners/config.js';
-import { parseAmznTraceId, parseTraceparent, runInTrace, startRequestTrace, type Attributes, type TraceContext } from '../trace/context.js';
-import type { RouteErrorContext } from './problem.js';
+import { currentTrace, parseAmznTraceId, parseTraceparent, runInTrace, spanRecorder, startRequestTrace, type Attributes, type TraceContext } from '../trace/context.js';
+import { routeConfig, useRouteConfig, type RouteConfig } from './route-config.js';
 
 const traces = new WeakMap<FastifyRequest, TraceContext>();
 
@@ -15,6 +15,17 @@ function callerContext(headers: FastifyRequest['headers']) {
   return parseTraceparent(headers.traceparent, headers.tracestate) ?? parseAmznTraceId(headers['x-amzn-trace-id']);
 }
 
+const NO_ATTRIBUTES: Attributes = Object.freeze({}) as Attributes;
+
+/** dynamorm.model / dynamorm.operation / dynamorm.partner of a request (the partner only when it is a valid id). */
+function requestAttributes(config: RouteConfig, partner: string | string[] | undefined): Attributes {
+  const attributes: Attributes = {};
+  if (config.model) attributes['dynamorm.model'] = config.model;
+  if (config.op) attributes['dynamorm.operation'] = config.op;
+  if (typeof partner === 'string' && PARTNER_ID.test(partner)) attributes['dynamorm.partner'] = partner;
+  return attributes;
+}
+
 /**
  * Every request joins its caller's trace (W3C `traceparent`/`tracestate` or `X-Amzn-Trace-Id`; a value that is not
  * valid is ignored and the request starts a new trace, never a 400). Its backend calls run inside that context
@@ -22,22 +33,26 @@ function callerContext(headers: FastifyRequest['headers']) {
  */
 export function registerTraceContext(app: FastifyInstance, options: { partnerHeader: string }): void {
   const partnerHeader = options.partnerHeader.toLowerCase();
+  useRouteConfig(app);
   app.addHook('onRequest', (request, _reply, done) => {
-    const config = (request.routeOptions.config ?? {}) as RouteErrorContext;
-    const route = request.routeOptions.url;
+    const config = routeConfig(request);
+    const route = config.url;
     const partner = request.headers[partnerHeader];
-    const attributes: Attributes = {
-      ...(config.model ? { 'dynamorm.model': config.model } : {}),
-      ...(config.op ? { 'dynamorm.operation': config.op } : {}),
-      ...(typeof partner === 'string' && PARTNER_ID.test(partner) ? { 'dynamorm.partner': partner } : {}),
-    };
-    const trace = startRequestTrace(callerContext(request.headers), route ? `${request.method} ${route}` : request.method, {
-      'http.request.method': request.method,
-      ...(route ? { 'http.route': route } : {}),
-      'dynamorm.request_id': request.id,
-      ...attributes,
-    });
-    Object.assign(trace.attributes, attributes);
+    const parent = callerContext(request.headers);
+    // The server span's name and attributes are only built when spans are exported (startRequestTrace ignores them
+    // otherwise); the context's own attributes are filled in place, without spread copies.
+    const trace = spanRecorder()
+      ? startRequestTrace(parent, route ? `${request.method} ${route}` : request.method, {
+          'http.request.method': request.method,
+          ...(route ? { 'http.route': route } : {}),
+          'dynamorm.request_id': request.id,
+          ...requestAttributes(config, partner),
+        })
+      : startRequestTrace(parent, '', NO_ATTRIBUTES);
+    const attributes = trace.attributes;
+    if (config.model) attributes['dynamorm.model'] = config.model;
+    if (config.op) attributes['dynamorm.operation'] = config.op;
+    if (typeof partner === 'string' && PARTNER_ID.test(partner)) attributes['dynamorm.partner'] = partner;
     traces.set(request, trace);
     runInTrace(trace, done);
   });
@@ -45,7 +60,8 @@ export function registerTraceContext(app: FastifyInstance, options: { partnerHea
   // the tenancy hook (STS) and the handler (DynamoDB, KMS) run inside it.
   app.addHook('preValidation', (request, _reply, done) => {
     const trace = traces.get(request);
-    if (trace) runInTrace(trace, done);
+    // Already inside it (no body was read: the hooks ran on from onRequest), nothing to enter.
+    if (trace && currentTrace() !== trace) runInTrace(trace, done);
     else done();
   });
   app.addHook('onResponse', (request, reply, done) => {

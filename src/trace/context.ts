@@ -99,8 +99,16 @@ function randomHex(bytes: number): string {
 
 /** A fresh W3C trace id whose first 8 hex digits are the epoch seconds, so X-Ray accepts it as it is. */
 export function newTraceId(nowMs = Date.now()): string {
-  return Math.floor(nowMs / 1000).toString(16).padStart(8, '0').slice(-8) + randomHex(12);
+  const second = Math.floor(nowMs / 1000);
+  if (second !== epochSecond) {
+    epochSecond = second;
+    epochHex = second.toString(16).padStart(8, '0').slice(-8);
+  }
+  return epochHex + randomHex(12);
 }
+/** The epoch-seconds prefix of the last trace id: formatted once per second. */
+let epochSecond = NaN;
+let epochHex = '';
 
 let recorder: SpanRecorder | undefined;
 
@@ -170,6 +178,8 @@ function capacityOf(output: unknown): Attributes {
   return { 'aws.dynamodb.consumed_capacity': list.map((c) => JSON.stringify(c)), 'dynamorm.consumed_capacity_units': total };
 }
 
+const noSpanEnd = (): void => undefined;
+
 /**
  * Called by every backend client before a call (src/store/dataplane/client.ts, src/trace/aws-sdk.ts): outside a
  * traced request, undefined (nothing sent, nothing recorded).
@@ -177,18 +187,17 @@ function capacityOf(output: unknown): Attributes {
 function beforeCall(service: BackendService, operation: string, input?: Json): BackendCall | undefined {
   const context = storage.getStore();
   if (!context) return undefined;
+  // Without a span to record, only the header is needed: no table list, no attributes, no closure.
+  if (!(recorder && context.span)) return { header: formatAmznTraceId(context.traceId, context.spanId, context.sampled), end: noSpanEnd };
   const tables = service === 'DynamoDB' ? tablesOf(input) : [];
-  const span =
-    recorder && context.span
-      ? recorder.clientSpan(`${service}.${operation}`, context.span, {
-          'rpc.system': 'aws-api',
-          'rpc.service': service,
-          'rpc.method': operation,
-          ...(tables.length > 0 ? { 'aws.dynamodb.table_names': tables } : {}),
-          ...context.attributes,
-        })
-      : undefined;
-  const header = formatAmznTraceId(context.traceId, span?.spanId ?? context.spanId, span?.sampled ?? context.sampled);
+  const span = recorder.clientSpan(`${service}.${operation}`, context.span, {
+    'rpc.system': 'aws-api',
+    'rpc.service': service,
+    'rpc.method': operation,
+    ...(tables.length > 0 ? { 'aws.dynamodb.table_names': tables } : {}),
+    ...context.attributes,
+  });
+  const header = formatAmznTraceId(context.traceId, span.spanId, span.sampled);
   return {
     header,
     end({ output, error, attempts }) {

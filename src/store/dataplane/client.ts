@@ -1,7 +1,8 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { CachedCredentials, type CredentialProvider } from './credentials.js';
 import { DATA_PLANE_OPERATIONS, DataPlaneError, type DataPlane, type DataPlaneOperation, type Json } from './port.js';
@@ -60,8 +61,24 @@ export function regionalEndpoint(region: string): string {
 
 interface Answer {
   readonly status: number;
-  readonly headers: IncomingMessage['headers'];
+  /** The answer's headers as received (name, value, …): read by name on demand, no headers object built. */
+  readonly rawHeaders: string[];
   readonly body: Buffer;
+}
+
+/**
+ * A header of `raw` (IncomingMessage#rawHeaders) as IncomingMessage#headers would give it: names compared without
+ * case, repeated values joined with ', ' (content-length: the parser refuses differing repeats; the first is kept).
+ */
+function headerOf(raw: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length !== name.length || (key !== name && key.toLowerCase() !== name)) continue;
+    if (value === undefined) value = raw[i + 1]!;
+    else if (name !== 'content-length') value += `, ${raw[i + 1]!}`;
+  }
+  return value;
 }
 
 /** DynamoDB's error short name: `com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException` → the part after '#'. */
@@ -78,7 +95,7 @@ function errorOf(answer: Answer): DataPlaneError {
   } catch {
     // An answer that is not JSON (a proxy's HTML page): classified by its status alone.
   }
-  const headerType = answer.headers['x-amzn-errortype'];
+  const headerType = headerOf(answer.rawHeaders, 'x-amzn-errortype');
   const type = typeof body.__type === 'string' ? body.__type : typeof headerType === 'string' ? headerType : '';
   const name = type ? shortName(type) : answer.status >= 500 ? 'InternalServerError' : 'UnknownError';
   const message = String(body.message ?? body.Message ?? `DynamoDB answered ${answer.status}`);
@@ -122,6 +139,9 @@ export class LeanDynamoClient implements DataPlane {
   readonly #path: string;
   readonly #maxAttempts: number;
   readonly #random: () => number;
+  /** TLS server name as node:http would derive it from the Host header ('' for an IP address); undefined for http. */
+  readonly #servername: string | undefined;
+  readonly #operationHeaders = new Map<LeanOperation, Record<string, string>>();
 
   constructor(options: LeanClientOptions) {
     this.#options = options;
@@ -135,6 +155,8 @@ export class LeanDynamoClient implements DataPlane {
     this.#hostname = url.hostname;
     this.#port = url.port ? Number(url.port) : undefined;
     this.#path = url.pathname || '/';
+    const name = this.#host.startsWith('[') ? this.#host.slice(1, this.#host.indexOf(']')) : this.#host.split(':', 1)[0]!;
+    this.#servername = https ? (isIP(name) ? '' : name) : undefined;
     this.#maxAttempts = options.maxAttempts ?? STANDARD.maxAttempts;
     this.#random = options.random ?? Math.random;
   }
@@ -167,8 +189,9 @@ export class LeanDynamoClient implements DataPlane {
     this.#agent.destroy();
   }
 
-  async call(operation: DataPlaneOperation, input: Json): Promise<Json> {
-    if (!DATA_PLANE_OPERATIONS.includes(operation)) throw new TypeError(`not a data-plane operation: ${operation}`);
+  call(operation: DataPlaneOperation, input: Json): Promise<Json> {
+    // Not async: the call's own promise is the one returned (a refusal still comes as a rejection).
+    if (!DATA_PLANE_OPERATIONS.includes(operation)) return Promise.reject(new TypeError(`not a data-plane operation: ${operation}`));
     return this.#call(operation, input);
   }
 
@@ -180,14 +203,17 @@ export class LeanDynamoClient implements DataPlane {
     // As the SDK does (idempotencyToken trait): a retried TransactWriteItems whose first attempt landed but whose
     // answer was lost must not run twice, so every call carries a token that its own retries resend.
     if (operation === 'TransactWriteItems' && input.ClientRequestToken === undefined) input = { ...input, ClientRequestToken: randomUUID() };
-    const body = Buffer.from(JSON.stringify(input));
+    // Sent as the JSON text itself: node:http writes a string body in one write with the request head (a Buffer
+    // body goes as a second chunk), and the signature hashes the same UTF-8 bytes.
+    const body = JSON.stringify(input);
+    const bodyLength = String(Buffer.byteLength(body));
     const traced = traceHooks.beforeCall('DynamoDB', operation, input);
     let spent = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         const window = attemptWindow(this.#options.requestTimeoutMs ?? 10_000, requestDeadline);
         if (window.timeoutMs <= 0) throw deadlineExceededError(operation);
-        const answer = await this.#attempt(operation, body, window, traced?.header);
+        const answer = await this.#attempt(operation, body, bodyLength, window, traced?.header);
         if (answer.status !== 200) throw errorOf(answer);
         let output: Json;
         try {
@@ -224,48 +250,52 @@ export class LeanDynamoClient implements DataPlane {
     this.#options.onCall?.({ operation, seconds: (performance.now() - started) / 1000, outcome, attempts });
   }
 
-  async #attempt(
-    operation: LeanOperation,
-    body: Buffer,
-    window: { timeoutMs: number; byDeadline: boolean },
-    traceHeader?: string,
-  ): Promise<Answer> {
-    const credentials = this.#credentials.fresh() ?? (await this.#credentials.get());
-    const headers: Record<string, string> = {
-      host: this.#host,
-      'content-type': CONTENT_TYPE,
-      'x-amz-target': TARGET_PREFIX + operation,
-    };
-    Object.assign(
-      headers,
-      signatureHeaders({
-        method: 'POST',
-        path: this.#path,
-        headers,
-        body,
-        credentials,
-        region: this.#options.region,
-        service: 'dynamodb',
-        date: this.#options.now?.() ?? new Date(),
-      }),
-    );
-    headers['content-length'] = String(body.length);
-    headers['user-agent'] = USER_AGENT;
+  #attempt(operation: LeanOperation, body: string, bodyLength: string, window: { timeoutMs: number; byDeadline: boolean }, traceHeader?: string): Promise<Answer> {
+    // Credentials in hand (nearly always): signed and sent without an async step of its own.
+    const credentials = this.#credentials.fresh();
+    if (credentials) return this.#signAndSend(operation, body, bodyLength, window, traceHeader, credentials);
+    return this.#credentials.get().then((fetched) => this.#signAndSend(operation, body, bodyLength, window, traceHeader, fetched));
+  }
+
+  #signAndSend(operation: LeanOperation, body: string, bodyLength: string, window: { timeoutMs: number; byDeadline: boolean }, traceHeader: string | undefined, credentials: Credentials): Promise<Answer> {
+    const signedHeaders = this.#signedHeaders(operation);
+    const signature = signatureHeaders({
+      method: 'POST',
+      path: this.#path,
+      headers: signedHeaders,
+      body,
+      credentials,
+      region: this.#options.region,
+      service: 'dynamodb',
+      date: this.#options.now?.() ?? new Date(),
+    });
+    // A flat [name, value, …] list: node:http writes it as given, in this order (host, content-type, x-amz-target,
+    // the signature's headers, content-length, user-agent, x-amzn-trace-id), without a setHeader() per header.
+    const headers: string[] = ['host', signedHeaders.host!, 'content-type', CONTENT_TYPE, 'x-amz-target', signedHeaders['x-amz-target']!];
+    for (const name in signature) headers.push(name, signature[name]!);
+    headers.push('content-length', bodyLength, 'user-agent', USER_AGENT);
     // Not signed, as the SDK does: X-Ray may rewrite it on the way.
-    if (traceHeader) headers['x-amzn-trace-id'] = traceHeader;
+    if (traceHeader) headers.push('x-amzn-trace-id', traceHeader);
     return this.#send(operation, headers, body, window);
   }
 
-  #send(operation: LeanOperation, headers: Record<string, string>, body: Buffer, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
+  /** host, content-type and x-amz-target of an operation: the headers signed besides the signature's own, built once. */
+  #signedHeaders(operation: LeanOperation): Record<string, string> {
+    let headers = this.#operationHeaders.get(operation);
+    if (!headers) {
+      headers = Object.freeze({ host: this.#host, 'content-type': CONTENT_TYPE, 'x-amz-target': TARGET_PREFIX + operation });
+      this.#operationHeaders.set(operation, headers);
+    }
+    return headers;
+  }
+
+  #send(operation: LeanOperation, headers: string[], body: string, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const req = this.#request({
-        agent: this.#agent,
-        method: 'POST',
-        hostname: this.#hostname,
-        ...(this.#port ? { port: this.#port } : {}),
-        path: this.#path,
-        headers,
-      });
+      const options: RequestOptions & { servername?: string } = { agent: this.#agent, method: 'POST', hostname: this.#hostname, path: this.#path, headers };
+      if (this.#port) options.port = this.#port;
+      // TLS: the server name node:http's agent would take from the Host header, which a header list does not show it.
+      if (this.#servername !== undefined) options.servername = this.#servername;
+      const req = this.#request(options);
       const timer = setTimeout(() => {
         req.destroy(
           window.byDeadline
@@ -291,18 +321,18 @@ export class LeanDynamoClient implements DataPlane {
           const status = res.statusCode ?? 0;
           if (!res.complete) return reject(corrupt('TruncatedResponse', 'the connection broke while DynamoDB was answering', status));
           const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-          const declared = res.headers['content-length'];
+          const declared = headerOf(res.rawHeaders, 'content-length');
           if (declared !== undefined && Number(declared) !== data.length) {
             return reject(corrupt('TruncatedResponse', `DynamoDB declared ${declared} bytes and sent ${data.length}`, status));
           }
-          const crc = res.headers['x-amz-crc32'];
+          const crc = headerOf(res.rawHeaders, 'x-amz-crc32');
           if (typeof crc === 'string' && crc32(data) >>> 0 !== Number(crc)) {
             return reject(corrupt('CRC32CheckFailed', 'the answer does not match its x-amz-crc32 checksum', status));
           }
-          resolve({ status, headers: res.headers, body: data });
+          resolve({ status, rawHeaders: res.rawHeaders, body: data });
         });
       });
-      req.end(body);
+      req.end(body, 'utf8');
     });
   }
 }

@@ -1,4 +1,4 @@
-import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 
 export interface Credentials {
   readonly accessKeyId: string;
@@ -37,7 +37,17 @@ const isUnsignable = (name: string) => UNSIGNABLE.has(name) || name.startsWith('
 const signingKeys = new Map<string, KeyObject>();
 const MAX_KEYS = 256;
 
+/** The key of the previous call: nearly every call signs with the same one (no id string built, no map lookup). */
+let last: { secret: string; shortDate: string; region: string; service: string; key: KeyObject } | undefined;
+
 function signingKey(secret: string, shortDate: string, region: string, service: string): KeyObject {
+  if (last && last.secret === secret && last.shortDate === shortDate && last.region === region && last.service === service) return last.key;
+  const key = derivedKey(secret, shortDate, region, service);
+  last = { secret, shortDate, region, service, key };
+  return key;
+}
+
+function derivedKey(secret: string, shortDate: string, region: string, service: string): KeyObject {
   const id = `${shortDate}\n${region}\n${service}\n${secret}`;
   let key = signingKeys.get(id);
   if (!key) {
@@ -52,10 +62,16 @@ function signingKey(secret: string, shortDate: string, region: string, service: 
   return key;
 }
 
+/** The formatted date of the last second signed: one toISOString per second, not per request. */
+let lastDate: { second: number; longDate: string; shortDate: string } = { second: NaN, longDate: '', shortDate: '' };
+
 /** 20261126T090000Z and 20261126 */
 function formatDate(date: Date): { longDate: string; shortDate: string } {
+  const second = Math.floor(date.getTime() / 1000);
+  if (second === lastDate.second) return lastDate;
   const longDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  return { longDate, shortDate: longDate.slice(0, 8) };
+  lastDate = { second, longDate, shortDate: longDate.slice(0, 8) };
+  return lastDate;
 }
 
 /** RFC 3986 escaping as the SDK's `escapeUri` does it. */
@@ -74,7 +90,31 @@ function canonicalPath(path: string): string {
   return escapeUri(normalized).replace(/%2F/g, '/');
 }
 
-export const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+/** One-shot `crypto.hash`: no Hash object per digest. */
+export const sha256Hex = (data: string | Buffer) => hash('sha256', data, 'hex');
+
+const WHITESPACE = /\s/;
+/** SigV4's canonical header value: trimmed, inner whitespace runs as one space (values without any kept as they are). */
+const canonicalValue = (value: string) => (WHITESPACE.test(value) ? value.trim().replace(/\s+/g, ' ') : value);
+
+/** Sets `name` in the name-sorted parallel lists (replacing an earlier value): an insertion sort of a handful. */
+function put(names: string[], values: string[], name: string, value: string): void {
+  const at = names.indexOf(name);
+  if (at >= 0) {
+    values[at] = value;
+    return;
+  }
+  let i = names.length;
+  names.push(name);
+  values.push(value);
+  while (i > 0 && names[i - 1]! > name) {
+    names[i] = names[i - 1]!;
+    values[i] = values[i - 1]!;
+    i--;
+  }
+  names[i] = name;
+  values[i] = value;
+}
 
 /**
  * SigV4 headers for one request: x-amz-date, x-amz-security-token (with a session token), x-amz-content-sha256 (when
@@ -82,26 +122,92 @@ export const sha256Hex = (data: string | Buffer) => createHash('sha256').update(
  */
 export function signatureHeaders(input: SignInput): Record<string, string> {
   const { longDate, shortDate } = formatDate(input.date);
-  const scope = `${shortDate}/${input.region}/${input.service}/aws4_request`;
   const payloadHash = sha256Hex(input.body);
+  const token = input.credentials.sessionToken;
   const added: Record<string, string> = { 'x-amz-date': longDate };
-  if (input.credentials.sessionToken) added['x-amz-security-token'] = input.credentials.sessionToken;
+  if (token) added['x-amz-security-token'] = token;
   if (input.contentSha256) added['x-amz-content-sha256'] = payloadHash;
-
-  const canonical = new Map<string, string>();
-  for (const name in input.headers) {
-    if (name === 'authorization' || name === 'x-amz-date' || name === 'date' || isUnsignable(name)) continue;
-    canonical.set(name, input.headers[name]!.trim().replace(/\s+/g, ' '));
-  }
-  for (const name in added) canonical.set(name, added[name]!);
-  const names = [...canonical.keys()].sort();
-  const signedHeaders = names.join(';');
-  let headerBlock = '';
-  for (const name of names) headerBlock += `${name}:${canonical.get(name)}\n`;
-  const canonicalRequest = `${input.method}\n${canonicalPath(input.path)}\n\n${headerBlock}\n${signedHeaders}\n${payloadHash}`;
-  const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+  const parts = canonicalParts(input, longDate, shortDate, added);
+  const stringToSign = parts.stringToSignPrefix + sha256Hex(parts.canonicalPrefix + payloadHash);
   const key = signingKey(input.credentials.secretAccessKey, shortDate, input.region, input.service);
   const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
-  added.authorization = `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  added.authorization = parts.authorizationPrefix + signature;
   return added;
+}
+
+/**
+ * What a signature's strings share besides the payload hash and the signature itself: the canonical request up to
+ * the payload hash, the string to sign up to the canonical request's hash, and the authorization header up to the
+ * signature.
+ */
+interface CanonicalParts {
+  readonly canonicalPrefix: string;
+  readonly stringToSignPrefix: string;
+  readonly authorizationPrefix: string;
+}
+
+interface CachedParts extends CanonicalParts {
+  readonly method: string;
+  readonly path: string;
+  readonly longDate: string;
+  readonly token: string | undefined;
+  readonly accessKeyId: string;
+  readonly region: string;
+  readonly service: string;
+}
+
+/**
+ * Parts by headers object, for frozen headers only (a frozen object's names and values cannot change): the lean
+ * client signs each operation's fixed headers, so within one second every signature of an operation shares them.
+ */
+const partsByHeaders = new WeakMap<Record<string, string>, CachedParts>();
+
+function canonicalParts(input: SignInput, longDate: string, shortDate: string, added: Record<string, string>): CanonicalParts {
+  const cacheable = !input.contentSha256 && Object.isFrozen(input.headers);
+  const token = input.credentials.sessionToken;
+  if (cacheable) {
+    const cached = partsByHeaders.get(input.headers);
+    if (
+      cached &&
+      cached.longDate === longDate &&
+      cached.method === input.method &&
+      cached.path === input.path &&
+      cached.token === token &&
+      cached.accessKeyId === input.credentials.accessKeyId &&
+      cached.region === input.region &&
+      cached.service === input.service
+    ) {
+      return cached;
+    }
+  }
+  const scope = `${shortDate}/${input.region}/${input.service}/aws4_request`;
+  // Names and values side by side, sorted by name (code units, as Array#sort compares strings).
+  const names: string[] = [];
+  const values: string[] = [];
+  for (const name in input.headers) {
+    if (name === 'authorization' || name === 'x-amz-date' || name === 'date' || isUnsignable(name)) continue;
+    put(names, values, name, canonicalValue(input.headers[name]!));
+  }
+  for (const name in added) put(names, values, name, added[name]!);
+  const signedHeaders = names.join(';');
+  let headerBlock = '';
+  for (let i = 0; i < names.length; i++) headerBlock += `${names[i]}:${values[i]}\n`;
+  const parts: CanonicalParts = {
+    canonicalPrefix: `${input.method}\n${canonicalPath(input.path)}\n\n${headerBlock}\n${signedHeaders}\n`,
+    stringToSignPrefix: `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n`,
+    authorizationPrefix: `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=`,
+  };
+  if (cacheable) {
+    partsByHeaders.set(input.headers, {
+      ...parts,
+      method: input.method,
+      path: input.path,
+      longDate,
+      token,
+      accessKeyId: input.credentials.accessKeyId,
+      region: input.region,
+      service: input.service,
+    });
+  }
+  return parts;
 }
