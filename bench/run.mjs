@@ -334,6 +334,9 @@ async function runBackend(kind, gens, schemasDir) {
 
 // ---------------------------------------------------------------------------------------------- boot, RSS, KMS
 
+/** The label of the embedded-backend boot in latest.json's boot.entries. */
+const EMBEDDED_BOOT = 'dist/cli.js, embedded backend';
+
 async function measureBoot(schemasDir) {
   log(`\nbench: boot-to-ready with ${MODEL_COUNT} models (null backend)`);
   const backend = await startBackend('null', tableSpecs());
@@ -346,7 +349,13 @@ async function measureBoot(schemasDir) {
     bare.push(performance.now() - t0);
   }
   out.nodeBareStartMs = round(median(bare), 1);
-  for (const entry of [ENTRY, BUNDLE_ENTRY]) {
+  // The embedded backend (in-process dynalite, tables created at boot) is reported beside the aws backend.
+  const variants = [
+    [ENTRY, ENTRY, {}],
+    [BUNDLE_ENTRY, BUNDLE_ENTRY, {}],
+    [EMBEDDED_BOOT, ENTRY, { BACKEND: 'embedded' }],
+  ];
+  for (const [label, entry, env] of variants) {
     const readyz = [];
     const logLine = [];
     const rss = [];
@@ -358,7 +367,7 @@ async function measureBoot(schemasDir) {
       const self0 = procSample(process.pid);
       const be0 = procSample(backend.pid);
       // LOG_LEVEL=info here only: the "dynamorm sidecar ready" line is an info line.
-      const sc = await startSidecar({ entry, endpoint: backend.endpoint, schemasDir, logLevel: 'info', readyEveryMs: 2, nodeArgs: SIDECAR_NODE_ARGS });
+      const sc = await startSidecar({ entry, endpoint: backend.endpoint, schemasDir, env, logLevel: 'info', readyEveryMs: 2, nodeArgs: SIDECAR_NODE_ARGS });
       const m1 = machineSample();
       const sidecarPercent = cpuPercent({ at: sc.t0, ticks: 0 }, procSample(sc.pid));
       const busy = (machinePercent(m0, m1) ?? 0) - (sidecarPercent ?? 0) - (cpuPercent(self0, procSample(process.pid)) ?? 0) - (cpuPercent(be0, procSample(backend.pid)) ?? 0);
@@ -378,7 +387,7 @@ async function measureBoot(schemasDir) {
       if (s) rss.push(s.rss);
       foreign.push(round(Math.max(0, busy), 1));
     }
-    out.entries[entry] = {
+    out.entries[label] = {
       runs: readyz.length,
       readyzMsMedian: round(median(readyz), 1),
       readyzMs: readyz.map((x) => round(x, 1)),
@@ -388,7 +397,7 @@ async function measureBoot(schemasDir) {
       foreignCpuPercent: foreign,
       noisy: foreign.some((f) => f > NOISE_PERCENT),
     };
-    log(`  ${entry}: spawn→/readyz 200 median ${out.entries[entry].readyzMsMedian} ms, spawn→ready log ${out.entries[entry].readyLogMsMedian} ms, idle RSS ${out.entries[entry].idleRssMBMedian} MB`);
+    log(`  ${label}: spawn→/readyz 200 median ${out.entries[label].readyzMsMedian} ms, spawn→ready log ${out.entries[label].readyLogMsMedian} ms, idle RSS ${out.entries[label].idleRssMBMedian} MB`);
   }
   await stop(backend.child);
   return out;
