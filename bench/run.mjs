@@ -353,7 +353,7 @@ async function measureBoot(schemasDir) {
   const variants = [
     [ENTRY, ENTRY, {}],
     [BUNDLE_ENTRY, BUNDLE_ENTRY, {}],
-    [EMBEDDED_BOOT, ENTRY, { BACKEND: 'embedded' }],
+    [EMBEDDED_BOOT, ENTRY, { BACKEND: 'embedded', DYNAMODB_ENDPOINT: null, CREATE_TABLES: null }],
   ];
   for (const [label, entry, env] of variants) {
     const readyz = [];

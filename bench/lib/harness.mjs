@@ -73,7 +73,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 export function baseEnv(extra = {}) {
   const env = {};
   for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) if (process.env[name] !== undefined) env[name] = process.env[name];
-  return {
+  const out = {
     ...env,
     AWS_ACCESS_KEY_ID: 'bench',
     AWS_SECRET_ACCESS_KEY: 'bench',
@@ -81,6 +81,9 @@ export function baseEnv(extra = {}) {
     AWS_EC2_METADATA_DISABLED: 'true',
     ...extra,
   };
+  // A variable given as null is left out (e.g. no DYNAMODB_ENDPOINT for the embedded backend).
+  for (const [name, value] of Object.entries(out)) if (value === null) delete out[name];
+  return out;
 }
 
 export async function startBackend(kind, schemasTables) {
