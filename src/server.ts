@@ -165,8 +165,11 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     // The idempotency table is checked after the models' (a boot without tables names those first), and required
     // at boot rather than at the first keyed transaction: a missing table fails fast, not in production traffic.
     const own = [idempotencyTableDef(config.idempotencyTable)];
-    await ensureTables(backend.tables, tables, { create: embedded || config.createTables, enableTtl: !embedded });
-    await ensureTables(backend.tables, own, { create: embedded || config.createTables, enableTtl: !embedded });
+    const ensured = [
+      await ensureTables(backend.tables, tables, { create: embedded || config.createTables, enableTtl: !embedded }),
+      await ensureTables(backend.tables, own, { create: embedded || config.createTables, enableTtl: !embedded }),
+    ];
+    const withoutTtl = ensured.flatMap((e) => e.withoutTtl);
     // dynalite has no TTL: expired idempotency records go at each boot instead.
     const swept = embedded ? await sweepExpired(backend.dataPlane, config.idempotencyTable, Date.now()) : 0;
     if (pool && config.createTables) {
@@ -212,6 +215,9 @@ export async function startSidecar(config: SidecarConfig, logger: FastifyServerO
     }
     if (backend.recovered) app.log.warn(`rolled back ${backend.recovered} write transaction(s) interrupted by a crash`);
     if (swept) app.log.info(`deleted ${swept} expired idempotency record(s)`);
+    if (withoutTtl.length > 0) {
+      app.log.warn(`the DynamoDB endpoint has no UpdateTimeToLive: TTL is off on the created table(s) ${withoutTtl.join(', ')}, so their items do not expire`);
+    }
     if (config.socket) await removeStaleSocket(config.socket);
     // Over the cap Node closes new connections at once: descriptors stay for the backend, LevelDB and logs.
     app.server.maxConnections = config.maxConnections;

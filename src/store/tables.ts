@@ -17,6 +17,8 @@ export interface EnsureTablesOptions {
 export interface EnsureTablesResult {
   readonly created: string[];
   readonly existing: string[];
+  /** Created tables whose TTL could not be turned on: the endpoint has no UpdateTimeToLive (dynalite). */
+  readonly withoutTtl: string[];
 }
 
 /**
@@ -71,7 +73,8 @@ const indexesOfType = (table: TableDef, type: DmsIndex['type']): (GlobalSecondar
 const waitUntilActive = async (client: DynamoDBClient, name: string) =>
   (await controlPlane()).waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: name });
 
-async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: boolean): Promise<void> {
+/** Creates the table; false when its TTL could not be turned on because the endpoint lacks UpdateTimeToLive. */
+async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: boolean): Promise<boolean> {
   const { CreateTableCommand, UpdateTimeToLiveCommand } = await controlPlane();
   const gsis = indexesOfType(table, 'GSI');
   const lsis = indexesOfType(table, 'LSI');
@@ -87,13 +90,20 @@ async function createTable(client: DynamoDBClient, table: TableDef, enableTtl: b
   );
   await waitUntilActive(client, table.name);
   if (enableTtl && table.ttlAttribute) {
-    await client.send(
-      new UpdateTimeToLiveCommand({
-        TableName: table.name,
-        TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
-      }),
-    );
+    try {
+      await client.send(
+        new UpdateTimeToLiveCommand({
+          TableName: table.name,
+          TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+        }),
+      );
+    } catch (err) {
+      // A DynamoDB-compatible endpoint without TTL (dynalite served over HTTP): the table works, items do not expire.
+      if ((err as Error).name === 'UnknownOperationException') return false;
+      throw err;
+    }
   }
+  return true;
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
@@ -145,14 +155,15 @@ async function ensureTablesOnce(
   const missing = tables.filter((_, i) => !exists[i]);
   if (missing.length > 0 && !options.create) throw new MissingTablesError(missing.map((t) => t.name));
   const client = missing.length > 0 ? await target.control() : undefined;
+  const withoutTtl: string[] = [];
   await mapBounded(missing, TABLE_CONCURRENCY, async (table) => {
     try {
-      await createTable(client!, table, options.enableTtl);
+      if (!(await createTable(client!, table, options.enableTtl))) withoutTtl.push(table.name);
     } catch (err) {
       // Another process created it between our DescribeTable and CreateTable: it exists now, which is all we need.
       if ((err as Error).name !== 'ResourceInUseException') throw err;
       await waitUntilActive(client!, table.name);
     }
   });
-  return { created: missing.map((t) => t.name), existing };
+  return { created: missing.map((t) => t.name), existing, withoutTtl };
 }
