@@ -279,7 +279,9 @@ t.test('npm start -- --port N passes the flag through npm, and it beats PORT', a
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = once(child, 'exit');
+  // 'close', not 'exit': npm may exit on the SIGTERM before the sidecar it started has written its last line to the
+  // pipe they share; the pipe closes only when both are gone.
+  const exited = once(child, 'close');
   const killGroup = (signal: NodeJS.Signals) => {
     try {
       process.kill(-child.pid!, signal);
