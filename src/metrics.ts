@@ -206,10 +206,6 @@ export class Metrics {
     });
   }
 
-  observeRequest(labels: { route: string; model: string; op: string; status: number }, seconds: number): void {
-    this.requestObserver(labels.route, labels.model, labels.op, labels.status)(seconds);
-  }
-
   /**
    * The labelled child of the request histogram for one route × model × op × status, built once and kept: a request
    * then allocates no label object (the label values are route constants and a status code).

@@ -124,6 +124,7 @@ t.test('problem+json everywhere, x-request-id echoed or generated', async (t) =>
   t.ok(ida && ida.length > 0, 'generated when absent');
   t.ok(idb && idb.length > 0);
   t.not(ida, idb, 'generated ids differ');
+  t.match(ida, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a generated id is a version 4 UUID');
   const err = await s.request('GET', '/v1/models/Nope');
   t.ok((err.headers.get('x-request-id') ?? '').length > 0, 'generated on errors');
   const insane = await s.request('GET', '/v1/models', undefined, { 'x-request-id': 'has spaces and <html>' });

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../errors.js';
+import { randomPool } from '../random-pool.js';
 import { routeConfig, useRouteConfig } from './route-config.js';
 import { traceOf } from './trace.js';
 
@@ -14,22 +14,15 @@ export function noteProblemCode(reply: FastifyReply, code: ErrorCode): void {
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-let uuidPool = Buffer.alloc(0);
-let uuidOffset = 0;
 const uuidText = Buffer.alloc(36);
 
 /**
- * A random (version 4) UUID, as crypto.randomUUID() makes them (random bytes pooled the same way: one randomBytes
- * call per 256 ids), written into one reused buffer and read out as a single string.
+ * A random (version 4) UUID, as crypto.randomUUID() makes them, from the pooled random bytes, written into one
+ * reused buffer and read out as a single string.
  */
 export function newRequestId(): string {
-  if (uuidOffset + 16 > uuidPool.length) {
-    uuidPool = randomBytes(16 * 256);
-    uuidOffset = 0;
-  }
-  const bytes = uuidPool;
-  const from = uuidOffset;
-  uuidOffset += 16;
+  const from = randomPool.take(16);
+  const bytes = randomPool.buffer;
   let at = 0;
   for (let i = 0; i < 16; i++) {
     if (i === 4 || i === 6 || i === 8 || i === 10) uuidText[at++] = 45; // -

@@ -17,9 +17,8 @@ function callerContext(headers: FastifyRequest['headers']) {
 
 const NO_ATTRIBUTES: Attributes = Object.freeze({}) as Attributes;
 
-/** dynamorm.model / dynamorm.operation / dynamorm.partner of a request (the partner only when it is a valid id). */
-function requestAttributes(config: RouteConfig, partner: string | string[] | undefined): Attributes {
-  const attributes: Attributes = {};
+/** Sets dynamorm.model / dynamorm.operation / dynamorm.partner of a request on `attributes` (the partner only when it is a valid id). */
+function addRequestAttributes(attributes: Attributes, config: RouteConfig, partner: string | string[] | undefined): Attributes {
   if (config.model) attributes['dynamorm.model'] = config.model;
   if (config.op) attributes['dynamorm.operation'] = config.op;
   if (typeof partner === 'string' && PARTNER_ID.test(partner)) attributes['dynamorm.partner'] = partner;
@@ -46,13 +45,10 @@ export function registerTraceContext(app: FastifyInstance, options: { partnerHea
           'http.request.method': request.method,
           ...(route ? { 'http.route': route } : {}),
           'dynamorm.request_id': request.id,
-          ...requestAttributes(config, partner),
+          ...addRequestAttributes({}, config, partner),
         })
       : startRequestTrace(parent, '', NO_ATTRIBUTES);
-    const attributes = trace.attributes;
-    if (config.model) attributes['dynamorm.model'] = config.model;
-    if (config.op) attributes['dynamorm.operation'] = config.op;
-    if (typeof partner === 'string' && PARTNER_ID.test(partner)) attributes['dynamorm.partner'] = partner;
+    addRequestAttributes(trace.attributes, config, partner);
     traces.set(request, trace);
     runInTrace(trace, done);
   });

@@ -2,7 +2,7 @@
 // backend call (DynamoDB, KMS, STS), which passes it on as X-Amzn-Trace-Id and, when spans are exported
 // (src/trace/otel.ts), records a client span under the request's span. No HTTP types here.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
+import { randomPool } from '../random-pool.js';
 
 export type Attributes = Record<string, string | number | boolean | string[]>;
 
@@ -84,17 +84,9 @@ export function formatAmznTraceId(traceId: string, parentSpanId: string | undefi
   return `${root}${parentSpanId ? `;Parent=${parentSpanId}` : ''};Sampled=${sampled ? 1 : 0}`;
 }
 
-// Random ids from a pooled buffer: one randomBytes call per 256 trace ids instead of one per request.
-let pool = Buffer.alloc(0);
-let offset = 0;
 function randomHex(bytes: number): string {
-  if (offset + bytes > pool.length) {
-    pool = randomBytes(4096);
-    offset = 0;
-  }
-  const hex = pool.toString('hex', offset, offset + bytes);
-  offset += bytes;
-  return hex;
+  const at = randomPool.take(bytes);
+  return randomPool.buffer.toString('hex', at, at + bytes);
 }
 
 /** A fresh W3C trace id whose first 8 hex digits are the epoch seconds, so X-Ray accepts it as it is. */
