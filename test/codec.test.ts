@@ -379,4 +379,21 @@ t.test('item size', async (t) => {
   t.equal(MAX_ITEM_BYTES, 409600);
   checkItemSize({ pk: { S: 'x'.repeat(MAX_ITEM_BYTES - 2) } });
   t.throws(() => checkItemSize({ pk: { S: 'x'.repeat(MAX_ITEM_BYTES - 1) } }), { code: 'ErrInvalidItem' });
+  // Multi-byte text under the length bound's radar: 136,534 '€' are 409,602 bytes.
+  const euros = '€'.repeat(Math.ceil((MAX_ITEM_BYTES - 1) / 3));
+  t.throws(() => checkItemSize({ p: { M: { k: { L: [{ SS: [euros] }] } } } }), { code: 'ErrInvalidItem' }, 'nested multi-byte text is counted exactly');
+  checkItemSize({ pk: { S: '€'.repeat(Math.floor((MAX_ITEM_BYTES - 2) / 3)) } });
+  t.equal(itemSize({ m: { M: { 'é': { N: '12345' }, l: { L: [{ NULL: true }, { NS: ['1', '22'] }] } } } }), 1 + 3 + (1 + 2 + 4) + (1 + 1 + 3 + (1 + 1) + (1 + 2 + 2)));
+});
+
+t.test('toN of a JS number is the canonical decimal of its shortest form', async (t) => {
+  // The fast path (no exponent in String(n)) against the full normalisation, on doubles of every magnitude.
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let i = 0; i < 2000; i++) {
+    const n = (random() - 0.5) * 10 ** Math.floor(random() * 44 - 22);
+    const viaText = String(n).includes('e') ? toN(String(n), 'n') : normalizeDecimal(String(n));
+    if (toN(n, 'n') !== viaText) t.fail(`toN(${n}) = ${toN(n, 'n')}, expected ${viaText}`);
+  }
+  for (const n of [0, -0, 1e-7, 1e-6, 123.456, -0.5, 2 ** 53, 1e20, 1e21, Number.MAX_SAFE_INTEGER]) t.equal(toN(n, 'n'), normalizeDecimal(String(n)), String(n));
 });

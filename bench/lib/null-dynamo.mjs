@@ -46,7 +46,16 @@ function tableDescription(name) {
   };
 }
 
-/** Operations whose answer depends on the body (only the rare, boot-time ones). */
+/** The top-level attribute names of a request's ProjectionExpression (`#n` placeholders resolved), or undefined. */
+function projected(req) {
+  if (!req.ProjectionExpression) return undefined;
+  return req.ProjectionExpression.split(',').map((p) => p.trim().split(/[.[]/)[0]).map((n) => req.ExpressionAttributeNames?.[n] ?? n);
+}
+
+const pick = (av, names) => Object.fromEntries(names.filter((n) => av[n] !== undefined).map((n) => [n, av[n]]));
+
+// Operations whose answer depends on the body: the boot-time ones, and BatchGetItem, which applies the projection as DynamoDB
+// does (the sidecar's lifecycle read before a batch put asks only for createdAt and version).
 function dynamic(op, body) {
   const input = body.length ? JSON.parse(body) : {};
   switch (op) {
@@ -57,7 +66,8 @@ function dynamic(op, body) {
     case 'BatchGetItem': {
       const responses = {};
       for (const [table, req] of Object.entries(input.RequestItems ?? {})) {
-        responses[table] = (req.Keys ?? []).map((key) => ({ ...item, ...key }));
+        const names = projected(req);
+        responses[table] = (req.Keys ?? []).map((key) => ({ ...(names ? pick(item, names) : item), ...key }));
       }
       return json({ Responses: responses, UnprocessedKeys: {} });
     }

@@ -174,11 +174,17 @@ export function keyFromObject(model: ModelDef, value: unknown, where = 'key'): A
 
 /** A stable string per key, to find duplicates within one request. */
 export function keyFingerprint(table: string, key: AvItem): string {
-  return [table, ...Object.keys(key).sort().map((name) => {
+  // Built by hand (it runs for every key of a batch): one or two names, so sorting is at most one swap.
+  const names = Object.keys(key);
+  if (names.length > 1) names.sort();
+  let out = table;
+  for (const name of names) {
     const av = key[name];
-    const value = av.S ?? av.N ?? (av.B !== undefined ? Buffer.from(av.B, 'base64').toString('base64') : '');
-    return `${name}\u0000${av.S !== undefined ? 'S' : av.N !== undefined ? 'N' : 'B'}\u0000${value}`;
-  })].join('\u0001');
+    if (av.S !== undefined) out += `\u0001${name}\u0000S\u0000${av.S}`;
+    else if (av.N !== undefined) out += `\u0001${name}\u0000N\u0000${av.N}`;
+    else out += `\u0001${name}\u0000B\u0000${av.B !== undefined ? Buffer.from(av.B, 'base64').toString('base64') : ''}`;
+  }
+  return out;
 }
 
 /** Refuses a request naming one item twice (`what[i] repeats a key`); returns each key's fingerprint, in order. */

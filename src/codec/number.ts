@@ -91,6 +91,9 @@ export function toN(value: unknown, path: string): string {
   } else if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw invalidItem(`${path}: expected a finite number`, path);
     text = String(value);
+    // Without an exponent, a double's shortest form is already canonical (no leading or trailing zeros, -0 is
+    // "0") and inside DynamoDB's range: 1e-7 < |value| < 1e21, at most 17 significant digits.
+    if (!text.includes('e')) return text;
   } else if (typeof value === 'string') {
     text = value;
   } else {

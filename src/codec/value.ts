@@ -66,7 +66,7 @@ function encodeMap(value: Record<string, unknown>, path: string, depth: number):
     if (!isWellFormed(key)) throw invalidItem(`${path}: map key contains a lone surrogate`, path);
     // Stores built on plain JS objects (dynalite among them) drop this key silently: refuse it rather than lose it.
     if (key === '__proto__') throw invalidItem(`${path}: map key __proto__ is not allowed`, path);
-    setOwn(out, key, encodeNatural(child, `${path}.${key}`, depth + 1));
+    out[key] = encodeNatural(child, `${path}.${key}`, depth + 1); // plain assignment: __proto__ is refused above
   }
   return out;
 }

@@ -95,10 +95,12 @@ export class BatchStore {
     const deletes = rawDeletes ?? [];
     if (!Array.isArray(puts) || !Array.isArray(deletes)) throw new SidecarError('ErrInvalidRequest', 400, 'puts and deletes must be arrays');
     checkCount('puts + deletes', puts.length + deletes.length, this.#options.maxItems);
-    const putItems = await Promise.all(puts.map((body, i) => this.#encodePut(model, body, i)));
+    // One timestamp for the whole request: every item of it was written at the same moment.
+    const now = this.#options.now();
+    const putItems = await Promise.all(puts.map((body, i) => this.#encodePut(model, body, i, now)));
     const deleteKeys = deletes.map((k, i) => keyFromObject(model, k, `deletes[${i}]`));
-    uniqueKeys([...putItems.map((p) => keyOf(model, p)), ...deleteKeys].map((key) => [model.table, key] as const), 'puts/deletes');
-    await this.#carryLifecycle(model, putItems);
+    const fingerprints = uniqueKeys([...putItems.map((p) => keyOf(model, p)), ...deleteKeys].map((key) => [model.table, key] as const), 'puts/deletes');
+    await this.#carryLifecycle(model, putItems, fingerprints);
     const requests: WriteRequest[] = [
       ...putItems.map((Item) => ({ PutRequest: { Item } })),
       ...deleteKeys.map((Key) => ({ DeleteRequest: { Key } })),
@@ -114,12 +116,12 @@ export class BatchStore {
     return { unprocessed, complete: leftovers.length === 0 };
   }
 
-  async #encodePut(model: ModelDef, body: unknown, i: number): Promise<AvItem> {
+  async #encodePut(model: ModelDef, body: unknown, i: number, now: string): Promise<AvItem> {
     const encoded = encodeBody(model, body);
     if (encoded.expectedVersion !== undefined) {
       throw new SidecarError('ErrInvalidRequest', 400, `puts[${i}]: a batch put cannot check a version; use a transaction or PUT with If-Match`);
     }
-    const item = withNewLifecycle(model, encoded.attrs, this.#options.now());
+    const item = withNewLifecycle(model, encoded.attrs, now);
     const sealed = await this.#options.crypto.encryptItem(model, item);
     checkItemSize(sealed);
     return sealed;
@@ -127,9 +129,9 @@ export class BatchStore {
 
   /**
    * BatchWriteItem cannot use if_not_exists, so createdAt and version of items that already exist are read first
-   * and carried over (createdAt kept, version + 1), as a single PUT would do.
+   * and carried over (createdAt kept, version + 1), as a single PUT would do. `fingerprints[i]` is `items[i]`'s key.
    */
-  async #carryLifecycle(model: ModelDef, items: AvItem[]): Promise<void> {
+  async #carryLifecycle(model: ModelDef, items: AvItem[], fingerprints: readonly string[]): Promise<void> {
     if (items.length === 0 || (!model.createdAt && !model.version)) return;
     const ctx = new ExpressionContext();
     const projection = projectionExpression(model, [model.createdAt, model.version].filter((n): n is string => n !== undefined), ctx);
@@ -141,8 +143,8 @@ export class BatchStore {
       if (r.unprocessed.length > 0) throw new SidecarError('ErrThrottled', 503, 'could not read existing items before a batch put; retry', { retryAfter: 1 });
       for (const item of r.items) existing.set(keyFingerprint(model.table, keyOf(model, item)), item);
     }
-    for (const item of items) {
-      const old = existing.get(keyFingerprint(model.table, keyOf(model, item)));
+    for (const [i, item] of items.entries()) {
+      const old = existing.get(fingerprints[i]);
       if (!old) continue;
       if (model.createdAt && old[model.createdAt]) item[model.createdAt] = old[model.createdAt];
       if (model.version && old[model.version]?.N !== undefined) item[model.version] = { N: String(BigInt(old[model.version].N!) + 1n) };
