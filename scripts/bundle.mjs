@@ -49,6 +49,16 @@ const swaggerUiAssets = {
   },
 };
 
+// src/yaml.ts loads `yaml` with a runtime require (a dist boot from JSON files never needs it); a bundle has no
+// node_modules to require from, so there the module imports it statically instead.
+/** @type {import('esbuild').Plugin} */
+const bundledYaml = {
+  name: 'bundled-yaml',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]yaml\.ts$/ }, () => ({ contents: "import * as y from 'yaml'; export const yaml = () => y;", loader: 'ts' }));
+  },
+};
+
 /** @type {import('esbuild').BuildOptions} */
 const common = {
   bundle: true,
@@ -67,7 +77,7 @@ const common = {
   logLevel: 'warning',
   metafile: true,
   absWorkingDir: ROOT,
-  plugins: [swaggerUiAssets],
+  plugins: [swaggerUiAssets, bundledYaml],
 };
 
 const LAUNCHER = `#!/bin/sh

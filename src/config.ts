@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+import { yaml } from './yaml.js';
 
 export interface SidecarConfig {
   readonly port: number;
@@ -169,7 +169,7 @@ function readSecretFile(name: string, file: string): string {
 function readConfigFile(file: string): Record<string, string> {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(file, 'utf8'), { version: '1.2', schema: 'core', uniqueKeys: true });
+    doc = yaml().parse(readFileSync(file, 'utf8'), { version: '1.2', schema: 'core', uniqueKeys: true });
   } catch (err) {
     throw new ConfigError(`--config / CONFIG_FILE: cannot read ${file}: ${(err as Error).message}`);
   }

@@ -72,7 +72,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId as FastifyServerOptions['genReqId'],
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, validateSchema: false } },
-    schemaController: { compilersFactory: { buildValidator: lazyValidators() } },
+    // Responses are plain JSON.stringify: fast-json-stringify compiled every route against every shared schema, which
+    // made boot grow with models × routes (≈40 s for 50 models), and loading it (with its own Ajv) cost boot time
+    // too. Response schemas still document the API.
+    schemaController: { compilersFactory: { buildValidator: lazyValidators(), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
     routerOptions: { maxParamLength: 2048 },
     // On close, idle keep-alive sockets go at once; requests in flight are still answered.
     forceCloseConnections: 'idle',
@@ -81,9 +84,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       sendProblem(request, reply, new SidecarError('ErrInvalidRequest', 400, `malformed request: ${error.message}`)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Responses are plain JSON.stringify: fast-json-stringify compiles every route against every shared schema,
-  // which made boot grow with models × routes (≈40 s for 50 models); response schemas still document the API.
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerProblemHandlers(app);
   registerRequestLog(app);
   registerTraceContext(app, { partnerHeader: options.tenancy.header });

@@ -2,7 +2,7 @@
 // the STS client only with partners, Swagger UI and @fastify/swagger's document builder only once /docs or
 // /openapi.* is asked for, dynalite only for the embedded store; on the aws backend without --create-tables,
 // @aws-sdk/client-dynamodb not at all, requests of every kind included (the lean data-plane client serves them).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -19,6 +19,9 @@ const HEAVY = {
   dynalite: /^dynalite\//,
   otel: /@opentelemetry\/(sdk-trace-base|sdk-trace|exporter-trace-otlp-http|otlp-exporter-base|resources)\//,
   dynamodb: /@aws-sdk\/client-dynamodb\//,
+  yaml: /^yaml\//,
+  ajv: /^ajv\//,
+  credentialChain: /@aws-sdk\/credential-provider-node\//,
 };
 
 /** Span export stays off whatever the host's environment says. */
@@ -64,6 +67,19 @@ t.test('embedded store, no key, no partners, nothing asked of /docs or /openapi'
   t.notOk(has(files, HEAVY.swaggerUi), 'no Swagger UI');
   t.notOk(has(files, HEAVY.specBuilder), 'no OpenAPI document builder');
   t.notOk(has(files, HEAVY.otel), 'no OpenTelemetry SDK without OTEL_EXPORTER_OTLP_ENDPOINT');
+});
+
+t.test('JSON model files: no YAML parser; Ajv only once a request is validated', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lazy-json-models-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'catalog.json'), readFileSync(path.join(ROOT, 'schemas', 'catalog.json')));
+  const env = { BACKEND: 'embedded', DOCS: 'false', SCHEMAS_DIR: dir, ...NO_OTEL };
+  const idle = await loaded(env);
+  t.notOk(has(idle, HEAVY.yaml), 'no yaml library for JSON model files');
+  t.notOk(has(idle, HEAVY.ajv), 'no Ajv before the first request that has a schema');
+  const served = await loaded(env, [{ method: 'POST', path: '/v1/models/Blob/query', body: { partition: 7 } }]);
+  t.ok(has(served, HEAVY.ajv), 'Ajv loaded for the first validated request');
+  t.notOk(has(served, HEAVY.yaml), 'still no yaml library');
 });
 
 t.test('OTEL_EXPORTER_OTLP_ENDPOINT set: the OpenTelemetry SDK and OTLP exporter load at boot', async (t) => {
@@ -124,6 +140,7 @@ withTool(t, tools.moto(), 'aws backend (moto)', async (t) => {
     t.notOk(has(files, HEAVY.dynamodb), 'no @aws-sdk/client-dynamodb');
     t.notOk(has(files, HEAVY.dynalite), 'no dynalite');
     t.notOk(has(files, HEAVY.kms), 'no KMS client');
+    t.notOk(has(files, HEAVY.credentialChain), 'credentials from the environment, without the SDK credential chain');
   });
 
   await t.test('with partners: the STS client, no KMS client', async (t) => {

@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isAlias, isCollection, isScalar, parseDocument, visit, type Document } from 'yaml';
+import type { Document } from 'yaml';
+import { yaml } from '../yaml.js';
 import type { LoadedModel } from './types.js';
 import { checkAcrossModels, checkDocument, type CheckedDocument } from './validate.js';
 
@@ -78,6 +79,7 @@ function parseJson(text: string, file: string): unknown {
 }
 
 function findNonJsonYaml(doc: Document, report: (offset: number | undefined, message: string) => void): void {
+  const { isAlias, isCollection, isScalar, visit } = yaml();
   visit(doc, {
     Node(_, node) {
       const offset = node.range?.[0];
@@ -108,7 +110,7 @@ function keyAt(text: string, offset: number): string {
 }
 
 function parseYaml(text: string, file: string): unknown {
-  const doc = parseDocument(text, {
+  const doc = yaml().parseDocument(text, {
     version: '1.2',
     schema: 'core',
     uniqueKeys: true,

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox/type';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyExample, modelExample } from '../model/examples.js';
 import { problemResponses } from './schemas.js';

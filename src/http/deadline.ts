@@ -3,7 +3,7 @@
 // header is given. The budget is capped at the server's --request-timeout-ms. Backend work stops a little before
 // it runs out (src/store/deadline.ts) and the caller gets 504 ErrDeadlineExceeded in time.
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox/type';
 import { SidecarError } from '../errors.js';
 import type { ModelDef } from '../model/index.js';
 import { ambientDeadline, deadlineExceeded, deadlineHit, newDeadline, withDeadline, type Deadline } from '../store/deadline.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox/type';
 import { SidecarError } from '../errors.js';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import type { AvItem, LogicalItem } from '../codec/item.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox/type';
 import { SidecarError } from '../errors.js';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyFromPath, type LogicalItem } from '../codec/item.js';

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox/type';
 import type { DmsAttribute } from '../dms/types.js';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyExample } from '../model/examples.js';

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox/type';
 
 /** A closed set of strings as one `enum` (generators make one type of it, not one per literal). */
 export const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) =>

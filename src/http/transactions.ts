@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox/type';
 import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyExample, modelExample } from '../model/examples.js';
 import { MAX_TRANSACTION_ITEMS } from '../store/transactions.js';

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox/type';
 import type { DmsAttribute } from '../dms/types.js';
 import type { ModelDef } from './registry.js';
 import { MAX_CONDITION_DEPTH, valueSchema } from './schemas.js';

@@ -1,4 +1,4 @@
-import { Type, type TSchema, type TObject } from '@sinclair/typebox';
+import { Type, type TSchema, type TObject } from '@sinclair/typebox/type';
 import type { DmsAttribute } from '../dms/types.js';
 import type { ModelDef } from './registry.js';
 import { modelExample, patchExample } from './examples.js';

@@ -11,6 +11,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { CommandView } from './command-view.js';
 import { LeanDynamoClient, type CallRecord, type LeanClientOptions } from './dataplane/client.js';
 import type { CredentialProvider } from './dataplane/credentials.js';
+import type { Credentials } from './dataplane/sigv4.js';
 import type { DataPlane } from './dataplane/port.js';
 import { EmbeddedDataPlane } from './embedded/client.js';
 import { CachedKeySha256 } from './sigv4-hash.js';
@@ -83,9 +84,29 @@ export function lazyControlClient(config: () => DynamoDBClientConfig): { get(): 
   };
 }
 
+/**
+ * The first link of the SDK's default chain, read here: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (with
+ * AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION), skipped when AWS_PROFILE is set, as `fromEnv` in
+ * @aws-sdk/credential-provider-node does. Lambda and most containers have them: the chain's modules then never load.
+ */
+export function environmentCredentials(env: NodeJS.ProcessEnv = process.env): Credentials | undefined {
+  const { AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION } = env;
+  if (AWS_PROFILE || !AWS_ACCESS_KEY_ID || !AWS_SECRET_ACCESS_KEY) return undefined;
+  return {
+    accessKeyId: AWS_ACCESS_KEY_ID,
+    secretAccessKey: AWS_SECRET_ACCESS_KEY,
+    ...(AWS_SESSION_TOKEN ? { sessionToken: AWS_SESSION_TOKEN } : {}),
+    ...(AWS_CREDENTIAL_EXPIRATION ? { expiration: new Date(AWS_CREDENTIAL_EXPIRATION) } : {}),
+  };
+}
+
 let chain: Promise<CredentialProvider> | undefined;
-/** The SDK's default credential chain (env, profile, SSO, IMDS, …), loaded on first use; the lean client caches what it gives. */
+/**
+ * The SDK's default credential chain (env, profile, SSO, IMDS, …): environment credentials read directly, the rest
+ * loaded on first use; the lean client caches what it gives.
+ */
 export const defaultCredentials: CredentialProvider = async () =>
+  environmentCredentials() ??
   (await (chain ??= import('@aws-sdk/credential-provider-node').then(({ defaultProvider }) => defaultProvider() as CredentialProvider)))();
 
 /** SDK client settings for the control plane (and the differential test's reference client). */
