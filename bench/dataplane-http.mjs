@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Which HTTP client the lean data-plane client should use: CPU per GetItem against the null endpoint (its own
-// process) for the lean client on a node:http keep-alive Agent, the same signing over an undici Pool, and the AWS SDK
-// directly, in interleaved rounds. `npm run build && node bench/dataplane-http.mjs [seconds-per-round] [rounds]`
+// Which HTTP client the lean data-plane client should use: CPU and allocation per GetItem against the null endpoint
+// (its own process) for the lean client (its own HTTP/1.1 connections, src/store/dataplane/http1.ts), the same signed
+// request on a node:http keep-alive Agent and over an undici Pool (when installed), and the AWS SDK directly, in
+// interleaved rounds. `npm run build && node bench/dataplane-http.mjs [seconds-per-round] [rounds]`
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
@@ -38,11 +40,30 @@ try {
     return JSON.parse(await res.body.text());
   };
 } catch {
-  console.log('undici is not installed: only node:http and the SDK are measured');
+  console.log('undici is not installed: only http1.ts, node:http and the SDK are measured');
 }
 
+// The same signed request on a node:http keep-alive Agent: what the lean client used before http1.ts.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const { hostname, port } = new URL(endpoint);
+const nodeHttpGet = () =>
+  new Promise((resolve, reject) => {
+    const body = JSON.stringify(input);
+    const headers = { host: `${hostname}:${port}`, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' };
+    Object.assign(headers, signatureHeaders({ method: 'POST', path: '/', headers, body, credentials, region: 'us-east-1', service: 'dynamodb', date: new Date() }));
+    const req = http.request({ agent, method: 'POST', hostname, port, path: '/', headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+
 const variants = {
-  'lean node:http': () => lean.GetItem(input),
+  'lean client (http1.ts)': () => lean.GetItem(input),
+  'signed node:http': nodeHttpGet,
   ...(undiciGet ? { 'lean undici Pool': undiciGet } : {}),
   'direct SDK': () => sdk.send(new GetItemCommand(input)),
 };
@@ -83,8 +104,9 @@ for (const [name, rs] of Object.entries(results)) {
   const cpu = rs.map((x) => x.cpuUs.toFixed(0)).join(' / ');
   const rps = rs.map((x) => x.rps.toFixed(0)).join(' / ');
   const kb = rs.map((x) => x.kbPerCall.toFixed(1)).join(' / ');
-  console.log(`${name.padEnd(18)} CPU µs/request ${cpu.padEnd(20)} req/s ${rps.padEnd(26)} KB allocated/request ${kb}`);
+  console.log(`${name.padEnd(24)} CPU µs/request ${cpu.padEnd(20)} req/s ${rps.padEnd(26)} KB allocated/request ${kb}`);
 }
 lean.close();
+agent.destroy();
 sdk.destroy();
 server.kill();

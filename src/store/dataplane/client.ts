@@ -1,10 +1,9 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { CachedCredentials, type CredentialProvider } from './credentials.js';
+import { Http1Pool, Http1ProtocolError } from './http1.js';
 import { DATA_PLANE_OPERATIONS, DataPlaneError, type DataPlane, type DataPlaneOperation, type Json } from './port.js';
 import { attemptWindow, deadlineExceededError, isThrottling, isTransient, retryFitsDeadline, RetryQuota, retryDelay, STANDARD } from './retry.js';
 import { currentDeadline, noteDeadlineHit } from '../deadline.js';
@@ -35,6 +34,8 @@ export interface LeanClientOptions {
   /** One attempt, connection included, fails with TimeoutError after this long (default 10 s). */
   readonly requestTimeoutMs?: number;
   readonly maxSockets?: number;
+  /** CAs to trust for an https endpoint instead of Node's (a private CA; tests). */
+  readonly tlsCa?: string | Buffer;
   /** Each finished call, for metrics. */
   readonly onCall?: (call: CallRecord) => void;
   readonly random?: () => number;
@@ -67,7 +68,7 @@ interface Answer {
 }
 
 /**
- * A header of `raw` (IncomingMessage#rawHeaders) as IncomingMessage#headers would give it: names compared without
+ * A header of `raw` (name, value, … as received) as node:http's IncomingMessage#headers would give it: names compared without
  * case, repeated values joined with ', ' (content-length: the parser refuses differing repeats; the first is kept).
  */
 function headerOf(raw: readonly string[], name: string): string | undefined {
@@ -123,7 +124,7 @@ function networkError(err: NodeJS.ErrnoException): DataPlaneError {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * DynamoDB's data plane over its JSON protocol on a keep-alive node:http(s) Agent: one JSON.stringify, one SigV4
+ * DynamoDB's data plane over its JSON protocol on keep-alive HTTP/1.1 connections (http1.ts): one JSON.stringify, one SigV4
  * signature from a cached signing key, one request, one JSON.parse per attempt. Retries, errors and checksums as
  * described in port.ts and retry.ts.
  */
@@ -131,32 +132,33 @@ export class LeanDynamoClient implements DataPlane {
   readonly #options: LeanClientOptions;
   readonly #credentials: CachedCredentials;
   readonly #quota = new RetryQuota();
-  readonly #agent: HttpAgent;
-  readonly #request: typeof httpRequest;
+  readonly #pool: Http1Pool;
   readonly #host: string;
-  readonly #hostname: string;
-  readonly #port: number | undefined;
   readonly #path: string;
   readonly #maxAttempts: number;
   readonly #random: () => number;
-  /** TLS server name as node:http would derive it from the Host header ('' for an IP address); undefined for http. */
-  readonly #servername: string | undefined;
   readonly #operationHeaders = new Map<LeanOperation, Record<string, string>>();
+  /** Per operation: the request line and the headers every call of it sends unchanged. */
+  readonly #operationHeads = new Map<LeanOperation, string>();
 
   constructor(options: LeanClientOptions) {
     this.#options = options;
     this.#credentials = new CachedCredentials(options.credentials);
     const url = new URL(options.endpoint ?? regionalEndpoint(options.region));
     const https = url.protocol === 'https:';
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256, ...(options.socketPath ? { socketPath: options.socketPath } : {}) };
-    this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
-    this.#request = https ? httpsRequest : httpRequest;
     this.#host = url.host;
-    this.#hostname = url.hostname;
-    this.#port = url.port ? Number(url.port) : undefined;
     this.#path = url.pathname || '/';
-    const name = this.#host.startsWith('[') ? this.#host.slice(1, this.#host.indexOf(']')) : this.#host.split(':', 1)[0]!;
-    this.#servername = https ? (isIP(name) ? '' : name) : undefined;
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.#pool = new Http1Pool({
+      hostname,
+      port: url.port ? Number(url.port) : https ? 443 : 80,
+      tls: https,
+      // SNI as node:https sends it: the host name, none for an IP address.
+      servername: https && !isIP(hostname) ? hostname : undefined,
+      ca: options.tlsCa,
+      socketPath: options.socketPath,
+      maxSockets: options.maxSockets ?? 256,
+    });
     this.#maxAttempts = options.maxAttempts ?? STANDARD.maxAttempts;
     this.#random = options.random ?? Math.random;
   }
@@ -186,7 +188,7 @@ export class LeanDynamoClient implements DataPlane {
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#pool.close();
   }
 
   call(operation: DataPlaneOperation, input: Json): Promise<Json> {
@@ -269,14 +271,22 @@ export class LeanDynamoClient implements DataPlane {
       service: 'dynamodb',
       date: this.#options.now?.() ?? new Date(),
     });
-    // A flat [name, value, …] list: node:http writes it as given, in this order (host, content-type, x-amz-target,
-    // the signature's headers, content-length, user-agent, x-amzn-trace-id), without a setHeader() per header.
-    const headers: string[] = ['host', signedHeaders.host!, 'content-type', CONTENT_TYPE, 'x-amz-target', signedHeaders['x-amz-target']!];
-    for (const name in signature) headers.push(name, signature[name]!);
-    headers.push('content-length', bodyLength, 'user-agent', USER_AGENT);
-    // Not signed, as the SDK does: X-Ray may rewrite it on the way.
-    if (traceHeader) headers.push('x-amzn-trace-id', traceHeader);
-    return this.#send(operation, headers, body, window);
+    // Host, content-type, x-amz-target, the signature's headers, content-length, user-agent, x-amzn-trace-id.
+    let head = this.#operationHead(operation, signedHeaders);
+    for (const name in signature) head += `${name}: ${signature[name]!}\r\n`;
+    head += `content-length: ${bodyLength}\r\nuser-agent: ${USER_AGENT}\r\n`;
+    // Not signed, as the SDK does: X-Ray may rewrite it on the way. (Never a line break: it would split the head.)
+    if (traceHeader && !/[\r\n]/.test(traceHeader)) head += `x-amzn-trace-id: ${traceHeader}\r\n`;
+    return this.#send(operation, `${head}\r\n`, body, window);
+  }
+
+  #operationHead(operation: LeanOperation, signed: Record<string, string>): string {
+    let head = this.#operationHeads.get(operation);
+    if (head === undefined) {
+      head = `POST ${this.#path} HTTP/1.1\r\nhost: ${signed.host!}\r\ncontent-type: ${CONTENT_TYPE}\r\nx-amz-target: ${signed['x-amz-target']!}\r\n`;
+      this.#operationHeads.set(operation, head);
+    }
+    return head;
   }
 
   /** host, content-type and x-amz-target of an operation: the headers signed besides the signature's own, built once. */
@@ -289,50 +299,22 @@ export class LeanDynamoClient implements DataPlane {
     return headers;
   }
 
-  #send(operation: LeanOperation, headers: string[], body: string, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
-    return new Promise<Answer>((resolve, reject) => {
-      const options: RequestOptions & { servername?: string } = { agent: this.#agent, method: 'POST', hostname: this.#hostname, path: this.#path, headers };
-      if (this.#port) options.port = this.#port;
-      // TLS: the server name node:http's agent would take from the Host header, which a header list does not show it.
-      if (this.#servername !== undefined) options.servername = this.#servername;
-      const req = this.#request(options);
-      const timer = setTimeout(() => {
-        req.destroy(
-          window.byDeadline
-            ? deadlineExceededError(operation)
-            : new DataPlaneError('TimeoutError', `DynamoDB did not answer within ${window.timeoutMs} ms`, { retryable: true }),
-        );
-      }, window.timeoutMs);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-      req.on('error', fail);
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let length = 0;
-        res.on('data', (chunk: Buffer) => {
-          chunks.push(chunk);
-          length += chunk.length;
-        });
-        res.on('error', () => fail(corrupt('TruncatedResponse', 'the connection broke while DynamoDB was answering', res.statusCode ?? 0)));
-        res.on('end', () => {
-          clearTimeout(timer);
-          const status = res.statusCode ?? 0;
-          if (!res.complete) return reject(corrupt('TruncatedResponse', 'the connection broke while DynamoDB was answering', status));
-          const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-          const declared = headerOf(res.rawHeaders, 'content-length');
-          if (declared !== undefined && Number(declared) !== data.length) {
-            return reject(corrupt('TruncatedResponse', `DynamoDB declared ${declared} bytes and sent ${data.length}`, status));
-          }
-          const crc = headerOf(res.rawHeaders, 'x-amz-crc32');
-          if (typeof crc === 'string' && crc32(data) >>> 0 !== Number(crc)) {
-            return reject(corrupt('CRC32CheckFailed', 'the answer does not match its x-amz-crc32 checksum', status));
-          }
-          resolve({ status, rawHeaders: res.rawHeaders, body: data });
-        });
-      });
-      req.end(body, 'utf8');
-    });
+  async #send(operation: LeanOperation, head: string, body: string, window: { timeoutMs: number; byDeadline: boolean }): Promise<Answer> {
+    let answer: Answer;
+    try {
+      answer = await this.#pool.request(head, body, window.timeoutMs, () =>
+        window.byDeadline
+          ? deadlineExceededError(operation)
+          : new DataPlaneError('TimeoutError', `DynamoDB did not answer within ${window.timeoutMs} ms`, { retryable: true }),
+      );
+    } catch (err) {
+      if (err instanceof Http1ProtocolError) throw corrupt('TruncatedResponse', err.message, err.status);
+      throw err;
+    }
+    const crc = headerOf(answer.rawHeaders, 'x-amz-crc32');
+    if (typeof crc === 'string' && crc32(answer.body) >>> 0 !== Number(crc)) {
+      throw corrupt('CRC32CheckFailed', 'the answer does not match its x-amz-crc32 checksum', answer.status);
+    }
+    return answer;
   }
 }
