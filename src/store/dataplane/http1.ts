@@ -1,5 +1,4 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 
 /** Where the connections go: host and port (TLS when `tls`), or one Unix socket whatever the host. */
 export interface Http1Target {
@@ -364,7 +363,8 @@ export class Http1Pool {
     this.#connecting += 1;
     let socket: Socket;
     if (t.tls) {
-      socket = tlsConnect({
+      // node:tls loads with the first https connection (a local endpoint never needs it).
+      socket = process.getBuiltinModule('node:tls').connect({
         ...(t.socketPath ? { path: t.socketPath } : { host: t.hostname, port: t.port }),
         ...(t.servername ? { servername: t.servername } : {}),
         ...(t.ca ? { ca: t.ca } : {}),
