@@ -25,6 +25,12 @@ const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 const input = { TableName: 'users', Key: { pk: { S: 'G#1' }, sk: { S: 'S' } } };
 
 const lean = new LeanDynamoClient({ region: 'us-east-1', endpoint, credentials });
+
+/** The lean client's headers for one GetItem (host, content-type, target, signature) around `body`. */
+function signedHeaders(host, body) {
+  const headers = { host, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' };
+  return Object.assign(headers, signatureHeaders({ method: 'POST', path: '/', headers, body, credentials, region: 'us-east-1', service: 'dynamodb', date: new Date() }));
+}
 const sdk = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials });
 
 let undiciGet;
@@ -34,9 +40,7 @@ try {
   const host = new URL(endpoint).host;
   undiciGet = async () => {
     const body = Buffer.from(JSON.stringify(input));
-    const headers = { host, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' };
-    Object.assign(headers, signatureHeaders({ method: 'POST', path: '/', headers, body, credentials, region: 'us-east-1', service: 'dynamodb', date: new Date() }));
-    const res = await pool.request({ method: 'POST', path: '/', headers, body });
+    const res = await pool.request({ method: 'POST', path: '/', headers: signedHeaders(host, body), body });
     return JSON.parse(await res.body.text());
   };
 } catch {
@@ -49,9 +53,7 @@ const { hostname, port } = new URL(endpoint);
 const nodeHttpGet = () =>
   new Promise((resolve, reject) => {
     const body = JSON.stringify(input);
-    const headers = { host: `${hostname}:${port}`, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' };
-    Object.assign(headers, signatureHeaders({ method: 'POST', path: '/', headers, body, credentials, region: 'us-east-1', service: 'dynamodb', date: new Date() }));
-    const req = http.request({ agent, method: 'POST', hostname, port, path: '/', headers }, (res) => {
+    const req = http.request({ agent, method: 'POST', hostname, port, path: '/', headers: signedHeaders(`${hostname}:${port}`, body) }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))));

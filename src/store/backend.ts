@@ -6,10 +6,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-// node:http and node:https as CommonJS modules: an ESM import of node:http builds its ESM facade, which reads every
-// lazy export (fetch's undici among them) — ≈ 30 ms of boot for nothing used here.
-const http = () => process.getBuiltinModule('node:http');
-const https = () => process.getBuiltinModule('node:https');
 import { CommandView } from './command-view.js';
 import { LeanDynamoClient, type CallRecord, type LeanClientOptions } from './dataplane/client.js';
 import type { CredentialProvider } from './dataplane/credentials.js';
@@ -20,6 +16,10 @@ import { CachedKeySha256 } from './sigv4-hash.js';
 import type { TableTarget } from './tables.js';
 
 const require = createRequire(import.meta.url);
+// node:http and node:https as CommonJS modules: an ESM import of node:http builds its ESM facade, which reads every
+// lazy export (fetch's undici among them) — ≈ 30 ms of boot for nothing used here.
+const http = () => process.getBuiltinModule('node:http');
+const https = () => process.getBuiltinModule('node:https');
 
 export interface BackendOptions {
   readonly kind?: 'embedded' | 'aws';

@@ -60,6 +60,12 @@ export function regionalEndpoint(region: string): string {
   return `https://dynamodb.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
 
+/** host, content-type and x-amz-target of one operation: as signed, and as the start of the request's head. */
+interface OperationHeaders {
+  readonly signed: Readonly<Record<string, string>>;
+  readonly head: string;
+}
+
 interface Answer {
   readonly status: number;
   /** The answer's headers as received (name, value, …): read by name on demand, no headers object built. */
@@ -68,16 +74,15 @@ interface Answer {
 }
 
 /**
- * A header of `raw` (name, value, … as received) as node:http's IncomingMessage#headers would give it: names compared without
- * case, repeated values joined with ', ' (content-length: the parser refuses differing repeats; the first is kept).
+ * A header of `raw` (name, value, … as received) as node:http's IncomingMessage#headers would give it: names compared
+ * without case, repeated values joined with ', '. (Content-Length is http1.ts's business: it frames the answer.)
  */
 function headerOf(raw: readonly string[], name: string): string | undefined {
   let value: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const key = raw[i]!;
     if (key.length !== name.length || (key !== name && key.toLowerCase() !== name)) continue;
-    if (value === undefined) value = raw[i + 1]!;
-    else if (name !== 'content-length') value += `, ${raw[i + 1]!}`;
+    value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
   }
   return value;
 }
@@ -137,9 +142,7 @@ export class LeanDynamoClient implements DataPlane {
   readonly #path: string;
   readonly #maxAttempts: number;
   readonly #random: () => number;
-  readonly #operationHeaders = new Map<LeanOperation, Record<string, string>>();
-  /** Per operation: the request line and the headers every call of it sends unchanged. */
-  readonly #operationHeads = new Map<LeanOperation, string>();
+  readonly #operations = new Map<LeanOperation, OperationHeaders>();
 
   constructor(options: LeanClientOptions) {
     this.#options = options;
@@ -260,11 +263,11 @@ export class LeanDynamoClient implements DataPlane {
   }
 
   #signAndSend(operation: LeanOperation, body: string, bodyLength: string, window: { timeoutMs: number; byDeadline: boolean }, traceHeader: string | undefined, credentials: Credentials): Promise<Answer> {
-    const signedHeaders = this.#signedHeaders(operation);
+    const { signed, head: fixed } = this.#operationHeaders(operation);
     const signature = signatureHeaders({
       method: 'POST',
       path: this.#path,
-      headers: signedHeaders,
+      headers: signed,
       body,
       credentials,
       region: this.#options.region,
@@ -272,7 +275,7 @@ export class LeanDynamoClient implements DataPlane {
       date: this.#options.now?.() ?? new Date(),
     });
     // Host, content-type, x-amz-target, the signature's headers, content-length, user-agent, x-amzn-trace-id.
-    let head = this.#operationHead(operation, signedHeaders);
+    let head = fixed;
     for (const name in signature) head += `${name}: ${signature[name]!}\r\n`;
     head += `content-length: ${bodyLength}\r\nuser-agent: ${USER_AGENT}\r\n`;
     // Not signed, as the SDK does: X-Ray may rewrite it on the way. (Never a line break: it would split the head.)
@@ -280,21 +283,16 @@ export class LeanDynamoClient implements DataPlane {
     return this.#send(operation, `${head}\r\n`, body, window);
   }
 
-  #operationHead(operation: LeanOperation, signed: Record<string, string>): string {
-    let head = this.#operationHeads.get(operation);
-    if (head === undefined) {
-      head = `POST ${this.#path} HTTP/1.1\r\nhost: ${signed.host!}\r\ncontent-type: ${CONTENT_TYPE}\r\nx-amz-target: ${signed['x-amz-target']!}\r\n`;
-      this.#operationHeads.set(operation, head);
-    }
-    return head;
-  }
-
-  /** host, content-type and x-amz-target of an operation: the headers signed besides the signature's own, built once. */
-  #signedHeaders(operation: LeanOperation): Record<string, string> {
-    let headers = this.#operationHeaders.get(operation);
+  /** An operation's headers that never change, built once: the ones signed beside the signature's, and as head text. */
+  #operationHeaders(operation: LeanOperation): OperationHeaders {
+    let headers = this.#operations.get(operation);
     if (!headers) {
-      headers = Object.freeze({ host: this.#host, 'content-type': CONTENT_TYPE, 'x-amz-target': TARGET_PREFIX + operation });
-      this.#operationHeaders.set(operation, headers);
+      const target = TARGET_PREFIX + operation;
+      headers = {
+        signed: Object.freeze({ host: this.#host, 'content-type': CONTENT_TYPE, 'x-amz-target': target }),
+        head: `POST ${this.#path} HTTP/1.1\r\nhost: ${this.#host}\r\ncontent-type: ${CONTENT_TYPE}\r\nx-amz-target: ${target}\r\n`,
+      };
+      this.#operations.set(operation, headers);
     }
     return headers;
   }
