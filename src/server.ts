@@ -37,7 +37,7 @@ import { registerRequestLog, requestId } from './http/request-log.js';
 import { registerTraceContext } from './http/trace.js';
 import { traceAwsClient } from './trace/aws-sdk.js';
 import { startTracing } from './trace/otel.js';
-import { lazyValidators } from './http/lazy-validation.js';
+import { AJV_OPTIONS, lazyValidators, type OwnValidators } from './http/lazy-validation.js';
 import { sharedSchemas } from './http/schemas.js';
 import { registerTenancy, type TenancyOptions } from './http/tenancy.js';
 import { transactionRoutes } from './http/transactions.js';
@@ -60,6 +60,7 @@ const timeoutCheckEvery = (ms: number): number => Math.min(1_000, Math.max(50, M
 /** The HTTP application, without a listener: routes, schemas, errors, logs, OpenAPI, tenancy, auth. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const requestTimeout = options.requestTimeoutMs ?? 0;
+  const ownValidators: OwnValidators = new Map();
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -71,11 +72,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // One line per request comes from our onResponse hook instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId as FastifyServerOptions['genReqId'],
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, validateSchema: false } },
+    ajv: AJV_OPTIONS,
     // Responses are plain JSON.stringify: fast-json-stringify compiled every route against every shared schema, which
     // made boot grow with models × routes (≈40 s for 50 models), and loading it (with its own Ajv) cost boot time
     // too. Response schemas still document the API.
-    schemaController: { compilersFactory: { buildValidator: lazyValidators(), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
+    schemaController: { compilersFactory: { buildValidator: lazyValidators(ownValidators), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
     routerOptions: { maxParamLength: 2048 },
     // On close, idle keep-alive sockets go at once; requests in flight are still answered.
     forceCloseConnections: 'idle',
@@ -106,7 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(itemRoutes, { registry });
   await app.register(readRoutes, { registry });
   await app.register(batchRoutes, { registry, maxItems: options.batchMaxItems ?? 1000 });
-  await app.register(transactionRoutes, { registry });
+  await app.register(transactionRoutes, { registry, validators: ownValidators });
   await app.register(decodeRoutes, { registry });
   return app;
 }

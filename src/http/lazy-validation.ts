@@ -1,8 +1,21 @@
 import type { FastifyServerOptions } from 'fastify';
+import type { TSchema } from '@sinclair/typebox/type';
+import type { Compile, Validate as OwnValidate } from './items-by-model.js';
 
 type BuildValidator = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>;
 type Validate = ((data: unknown) => boolean) & { errors?: unknown };
 type AjvCompiler = typeof import('@fastify/ajv-compiler').AjvCompiler;
+
+/**
+ * Validators a route builds itself from Ajv's compile, keyed `METHOD url part` (e.g. `POST /v1/transactions/write
+ * body`): the route's schema still documents it. Filled while routes register, read on a route's first request.
+ */
+export type OwnValidators = Map<string, (compile: Compile) => OwnValidate>;
+
+/** Fastify's `ajv` option: no coercion, defaults or removal (a request is taken as sent); the first error only. */
+export const AJV_OPTIONS = {
+  customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, validateSchema: false },
+} as const;
 
 let ajvCompiler: AjvCompiler | undefined;
 let loading: Promise<unknown> | undefined;
@@ -14,7 +27,7 @@ const loadAjv = (): Promise<unknown> => (loading ??= import('@fastify/ajv-compil
  * are TypeBox's, built by this code: Ajv's check of each against the meta-schema is left to the tests
  * (`validateSchema: false` in server.ts).
  */
-export function lazyValidators(): BuildValidator {
+export function lazyValidators(own: OwnValidators = new Map()): BuildValidator {
   return (externalSchemas, options) => {
     // Ajv itself (≈90 modules) loads, and its instance is created, on the first request too: creating the instance
     // adds every shared schema (each model's condition trees among them), which cost ~90 ms of a 50-model boot.
@@ -23,7 +36,13 @@ export function lazyValidators(): BuildValidator {
       let compiled: Validate | undefined;
       const run = (data: unknown): boolean => {
         compile ??= ajvCompiler!()(externalSchemas as never, options as never);
-        compiled ??= compile(route as never) as unknown as Validate;
+        if (!compiled) {
+          const build = own.get(`${route.method} ${route.url} ${route.httpPart}`);
+          const ajv = compile;
+          compiled = build
+            ? (build((schema: TSchema) => ajv({ ...route, schema } as never) as unknown as OwnValidate) as Validate)
+            : (ajv(route as never) as unknown as Validate);
+        }
         const ok = compiled(data);
         // Fastify reads the errors from the function it was given.
         validate.errors = compiled.errors;

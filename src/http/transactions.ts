@@ -4,9 +4,13 @@ import type { ModelDef, ModelRegistry } from '../model/index.js';
 import { keyExample, modelExample } from '../model/examples.js';
 import { MAX_TRANSACTION_ITEMS } from '../store/transactions.js';
 import { problemResponse, problemResponses } from './schemas.js';
+import { itemsByModel, wholeUnion, type ItemsUnion } from './items-by-model.js';
+import type { OwnValidators } from './lazy-validation.js';
 
 export interface TransactionRoutesOptions {
   readonly registry: ModelRegistry;
+  /** Where the routes leave their body validators (one model's branches compiled at a time). */
+  readonly validators: OwnValidators;
 }
 
 const versionSchema = Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'expected current version' }));
@@ -50,14 +54,41 @@ function getItem(model: ModelDef): TSchema {
   );
 }
 
+/** The two transaction bodies: each a union of items across models, tagged by model (and op). */
+export function transactionBodies(models: readonly ModelDef[]): { write: ItemsUnion; get: ItemsUnion } {
+  const first = models[0];
+  const writeExample = first ? [{ items: [{ op: 'put', model: first.name, item: modelExample(first) }] }] : [];
+  const getExample = first ? [{ items: [{ model: first.name, key: keyExample(first) }] }] : [];
+  const write: ItemsUnion = {
+    body: (union) =>
+      Type.Object(
+        {
+          items: Type.Array(union, { minItems: 1, maxItems: MAX_TRANSACTION_ITEMS, description: 'one write per item: op create|put|update|delete|check on a model; at most one per key' }),
+          idempotencyKey: Type.Optional(
+            Type.String({ minLength: 1, maxLength: 36, pattern: '^[!-~]{1,36}$', description: 'printable ASCII, no spaces (DynamoDB ClientRequestToken); exactly-once: a retry within 24 hours, on any instance, returns the first outcome (with a key, at most 99 items)' }),
+          ),
+        },
+        { additionalProperties: false, examples: writeExample },
+      ),
+    branches: models.map((m) => [m.name, writeItems(m)] as const),
+  };
+  const get: ItemsUnion = {
+    body: (union) => Type.Object({ items: Type.Array(union, { minItems: 1, maxItems: MAX_TRANSACTION_ITEMS }) }, { additionalProperties: false, examples: getExample }),
+    branches: models.map((m) => [m.name, [getItem(m)]] as const),
+  };
+  return { write, get };
+}
+
 /** `POST /v1/transactions/write` and `/v1/transactions/get`, across models. */
 export async function transactionRoutes(app: FastifyInstance, options: TransactionRoutesOptions): Promise<void> {
   const models = options.registry.list();
   const byName = new Map(models.map((m) => [m.name, m] as const));
   const anyObject = Type.Record(Type.String(), Type.Unknown());
-  const first = models[0];
-  const writeExample = first ? [{ items: [{ op: 'put', model: first.name, item: modelExample(first) }] }] : [];
-  const getExample = first ? [{ items: [{ model: first.name, key: keyExample(first) }] }] : [];
+  const { write: writeBody, get: getBody } = transactionBodies(models);
+  if (models.length > 0) {
+    options.validators.set('POST /v1/transactions/write body', (compile) => itemsByModel(writeBody, compile));
+    options.validators.set('POST /v1/transactions/get body', (compile) => itemsByModel(getBody, compile));
+  }
   app.post(
     '/v1/transactions/write',
     {
@@ -66,15 +97,7 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
         operationId: 'transactWrite',
         summary: 'All-or-nothing writes across models (409 ErrTransactionCanceled with one reason per item)',
         tags: ['transactions'],
-        body: Type.Object(
-          {
-            items: Type.Array(Type.Union(models.flatMap(writeItems)), { minItems: 1, maxItems: MAX_TRANSACTION_ITEMS, description: 'one write per item: op create|put|update|delete|check on a model; at most one per key' }),
-            idempotencyKey: Type.Optional(
-              Type.String({ minLength: 1, maxLength: 36, pattern: '^[!-~]{1,36}$', description: 'printable ASCII, no spaces (DynamoDB ClientRequestToken); exactly-once: a retry within 24 hours, on any instance, returns the first outcome (with a key, at most 99 items)' }),
-            ),
-          },
-          { additionalProperties: false, examples: writeExample },
-        ),
+        body: wholeUnion(writeBody),
         response: {
           200: Type.Object({ committed: Type.Integer() }),
           ...problemResponse(409, 'the transaction was canceled (reasons, one per item), or the idempotency key was used for another transaction'),
@@ -95,10 +118,7 @@ export async function transactionRoutes(app: FastifyInstance, options: Transacti
         operationId: 'transactGet',
         summary: 'Read up to 100 items across models as one consistent snapshot',
         tags: ['transactions'],
-        body: Type.Object(
-          { items: Type.Array(Type.Union(models.map(getItem)), { minItems: 1, maxItems: MAX_TRANSACTION_ITEMS }) },
-          { additionalProperties: false, examples: getExample },
-        ),
+        body: wholeUnion(getBody),
         response: {
           200: Type.Object({ items: Type.Array(Type.Union([anyObject, Type.Null()])) }),
           ...problemResponse(409, 'the read transaction was canceled'),
