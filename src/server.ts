@@ -28,7 +28,7 @@ import { opsRoutes, registerLoadShedding, registerRequestMetrics, type OpsOption
 import { Metrics } from './metrics.js';
 import { itemRoutes } from './http/items.js';
 import { registerJsonBody } from './http/json-body.js';
-import { registerDeadlines } from './http/deadline.js';
+import { documentDeadline, registerDeadlines } from './http/deadline.js';
 import { modelRoutes } from './http/models.js';
 import { openApiRoutes, registerOpenApi } from './http/openapi.js';
 import { clientErrorHandler, registerProblemHandlers, sendProblem } from './http/problem.js';
@@ -41,6 +41,7 @@ import { AJV_OPTIONS, lazyValidators, type OwnValidators } from './http/lazy-val
 import { sharedSchemas } from './http/schemas.js';
 import { registerTenancy, type TenancyOptions } from './http/tenancy.js';
 import { transactionRoutes } from './http/transactions.js';
+import { ModelRoutes, type PartCompiler } from './http/model-routes.js';
 
 export interface AppOptions {
   readonly registry: ModelRegistry;
@@ -85,7 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       sendProblem(request, reply, new SidecarError('ErrInvalidRequest', 400, `malformed request: ${error.message}`)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  registerProblemHandlers(app);
+  const routeTable = registerProblemHandlers(app);
   registerRequestLog(app);
   registerTraceContext(app, { partnerHeader: options.tenancy.header });
   if (options.ops?.metrics) registerRequestMetrics(app, options.ops.metrics);
@@ -94,7 +95,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerDeadlines(app, { capMs: requestTimeout });
   registerJsonBody(app);
   registerTenancy(app, options.tenancy);
-  await registerOpenApi(app);
+  const docs = await registerOpenApi(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
   for (const model of options.registry.list()) {
     for (const schema of Object.values(model.schemas)) app.addSchema(schema);
@@ -104,11 +105,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(opsRoutes, options.ops ?? {});
   await app.register(openApiRoutes);
   await app.register(modelRoutes, { registry });
-  await app.register(itemRoutes, { registry });
-  await app.register(readRoutes, { registry });
-  await app.register(batchRoutes, { registry, maxItems: options.batchMaxItems ?? 1000 });
+  // Every model's routes are declared on `perModel.sink` and served by one route per path pattern (model-routes.ts).
+  const perModel = new ModelRoutes((route) => {
+    // What the app's onRoute hooks do with a route, in their order.
+    routeTable.declare(route.method, route.url);
+    documentDeadline(route as never);
+    docs.declare(route);
+  });
+  await itemRoutes(perModel.sink, { registry });
+  await readRoutes(perModel.sink, { registry });
+  await batchRoutes(perModel.sink, { registry, maxItems: options.batchMaxItems ?? 1000 });
   await app.register(transactionRoutes, { registry, validators: ownValidators });
-  await app.register(decodeRoutes, { registry });
+  await decodeRoutes(perModel.sink, { registry });
+  perModel.mount(app, lazyValidators(ownValidators)(app.getSchemas() as never, AJV_OPTIONS as never) as PartCompiler);
   return app;
 }
 

@@ -53,8 +53,8 @@ const isDataRoute = (config: unknown): boolean => {
   return typeof c.op === 'string' && c.op !== 'item' && !c.fallback;
 };
 
-/** Documents the header and the 504 on every data route (routes registered after this call). */
-function documentRoute(route: RouteOptions): void {
+/** Documents the budget header and the 504 on a data route (an onRoute hook for routes registered after it; model-routes.ts calls it for the per-model routes). */
+export function documentDeadline(route: Pick<RouteOptions, 'config' | 'schema'>): void {
   if (!isDataRoute(route.config) || !route.schema || route.schema.hide) return;
   const schema = route.schema as { headers?: { properties?: Record<string, unknown>; [k: string]: unknown }; response?: Record<string, unknown> };
   const headers = schema.headers ?? Type.Object({});
@@ -70,7 +70,7 @@ export interface DeadlineOptions {
 /** Reads the budget at onRequest (a bad header is a 400 before the body is read) and runs the route under it. */
 export function registerDeadlines(app: FastifyInstance, options: DeadlineOptions): void {
   const cap = options.capMs > 0 ? Math.min(options.capMs, MAX_BUDGET_MS) : MAX_BUDGET_MS;
-  app.addHook('onRoute', documentRoute);
+  app.addHook('onRoute', documentDeadline);
   app.decorateRequest('deadline', undefined);
   useRouteConfig(app);
   // Callback-style (no promise per request); a bad header is handed to done() as the async hook's rejection was.

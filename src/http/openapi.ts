@@ -24,7 +24,7 @@ type WithLoader = FastifyInstance & { [LOAD_SPEC]?: () => Promise<void> };
  * (the same route collection and options) except that its spec builder, which requires the `yaml` library
  * (≈70 modules, 66 ms at boot), loads on the first request for the document instead of at boot.
  */
-export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+export async function registerOpenApi(app: FastifyInstance): Promise<{ declare(route: object): void }> {
   const options = {
     exposeRoute: false,
     hiddenTag: 'X-HIDDEN',
@@ -50,6 +50,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     if (!build) throw new Error('the OpenAPI document is built on demand: await openApiDocument(app) first');
     return build(opts);
   }) as FastifyInstance['swagger']);
+  // Routes served under a shared path (model-routes.ts) are documented as declared, in the order they come.
+  return { declare: (route) => void routes.push(route) };
 }
 
 /** The app's OpenAPI document (after the first call, also what `app.swagger()` returns). */

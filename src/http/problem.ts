@@ -5,6 +5,7 @@ import { ACCEPTED_CONTENT_TYPES } from './json-body.js';
 import { noteProblemCode } from './request-log.js';
 import type { ModelDef } from '../model/index.js';
 import { RouteTable } from './route-table.js';
+import { routeConfig, useRouteConfig } from './route-config.js';
 import { describeValidation, type AjvError } from './validation-messages.js';
 
 export const TITLES: Record<ErrorCode, string> = {
@@ -146,11 +147,12 @@ function requestPart(request: FastifyRequest, part: string | undefined): unknown
 }
 
 /** problem+json for every error and unknown route; never a bare 500 body. */
-export function registerProblemHandlers(app: FastifyInstance): void {
+export function registerProblemHandlers(app: FastifyInstance): RouteTable {
+  useRouteConfig(app);
   const routes = new RouteTable();
   routes.watch(app);
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const route = (request.routeOptions.config ?? {}) as RouteErrorContext;
+    const route: RouteErrorContext = routeConfig(request);
     // Fastify reads the body (and may refuse it) before the not-found handler runs; the route is what is wrong.
     // A fallback route's own verdict (an unknown model) still stands.
     const routeVerdict = err instanceof SidecarError && err.code === 'ErrModelNotFound';
@@ -161,6 +163,7 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     return sendProblem(request, reply, error);
   });
   app.setNotFoundHandler((request, reply) => unknownRoute(routes, request, reply));
+  return routes;
 }
 
 const CLIENT_ERRORS: Record<string, [number, string, ErrorCode]> = {

@@ -24,5 +24,11 @@ export function useRouteConfig(app: FastifyInstance): void {
  * (trace, deadline, tenancy, metrics, request log) each need the config.
  */
 export function routeConfig(request: FastifyRequest): RouteConfig {
-  return (request.routeConfigMemo ??= (request.routeOptions.config ?? NONE) as RouteConfig);
+  return (request.routeConfigMemo ??= ownConfig(request));
+}
+
+/** A route shared by every model (model-routes.ts) gives the config of the model's own route. */
+function ownConfig(request: FastifyRequest): RouteConfig {
+  const config = (request.routeOptions.config ?? NONE) as RouteConfig & { perModel?: (request: FastifyRequest) => RouteConfig };
+  return config.perModel ? config.perModel(request) : config;
 }

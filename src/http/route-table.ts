@@ -15,10 +15,16 @@ export class RouteTable {
   /** Records every route registered on `app` (and its plugins) from now on. */
   watch(app: FastifyInstance): void {
     app.addHook('onRoute', (route) => {
-      if (route.url.includes('*')) return;
-      for (const method of ([] as string[]).concat(route.method)) this.#declared.push([method.toUpperCase() as HTTPMethod, route.url]);
-      this.#router = undefined;
+      // A route shared by every model (`:model(…)`) is listed through its models' own routes (declare).
+      if (route.url.includes('*') || route.url.includes(':model(')) return;
+      this.declare(route.method, route.url);
     });
+  }
+
+  /** Records a route served under another path pattern (model-routes.ts). */
+  declare(methods: string | string[], url: string): void {
+    for (const method of ([] as string[]).concat(methods)) this.#declared.push([method.toUpperCase() as HTTPMethod, url]);
+    this.#router = undefined;
   }
 
   /** The methods declared for `path` (no query string), in a stable order. */
