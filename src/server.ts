@@ -62,6 +62,9 @@ const timeoutCheckEvery = (ms: number): number => Math.min(1_000, Math.max(50, M
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const requestTimeout = options.requestTimeoutMs ?? 0;
   const ownValidators: OwnValidators = new Map();
+  // The models' schemas ($id'd, referenced by the routes') go to Ajv and to the OpenAPI builder as they are: added to
+  // Fastify, each of the hundreds a 50-model set has was deep-cloned at boot and kept twice.
+  const modelSchemas = Object.fromEntries(options.registry.list().flatMap((m) => Object.values(m.schemas).map((s) => [s.$id!, s])));
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -77,7 +80,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Responses are plain JSON.stringify: fast-json-stringify compiled every route against every shared schema, which
     // made boot grow with models × routes (≈40 s for 50 models), and loading it (with its own Ajv) cost boot time
     // too. Response schemas still document the API.
-    schemaController: { compilersFactory: { buildValidator: lazyValidators(ownValidators), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
+    schemaController: { compilersFactory: { buildValidator: lazyValidators(ownValidators, modelSchemas), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
     routerOptions: { maxParamLength: 2048 },
     // On close, idle keep-alive sockets go at once; requests in flight are still answered.
     forceCloseConnections: 'idle',
@@ -95,11 +98,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerDeadlines(app, { capMs: requestTimeout });
   registerJsonBody(app);
   registerTenancy(app, options.tenancy);
-  const docs = await registerOpenApi(app);
+  const docs = await registerOpenApi(app, modelSchemas);
   for (const schema of sharedSchemas) app.addSchema(schema);
-  for (const model of options.registry.list()) {
-    for (const schema of Object.values(model.schemas)) app.addSchema(schema);
-  }
   const { registry } = options;
   await app.register(healthRoutes);
   await app.register(opsRoutes, options.ops ?? {});
@@ -117,7 +117,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await batchRoutes(perModel.sink, { registry, maxItems: options.batchMaxItems ?? 1000 });
   await app.register(transactionRoutes, { registry, validators: ownValidators });
   await decodeRoutes(perModel.sink, { registry });
-  perModel.mount(app, lazyValidators(ownValidators)(app.getSchemas() as never, AJV_OPTIONS as never) as PartCompiler);
+  perModel.mount(app, lazyValidators(ownValidators, modelSchemas)(app.getSchemas() as never, AJV_OPTIONS as never) as PartCompiler);
   return app;
 }
 

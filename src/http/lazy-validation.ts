@@ -27,7 +27,7 @@ const loadAjv = (): Promise<unknown> => (loading ??= import('@fastify/ajv-compil
  * are TypeBox's, built by this code: Ajv's check of each against the meta-schema is left to the tests
  * (`validateSchema: false` in server.ts).
  */
-export function lazyValidators(own: OwnValidators = new Map()): BuildValidator {
+export function lazyValidators(own: OwnValidators = new Map(), extraSchemas: Record<string, unknown> = {}): BuildValidator {
   return (externalSchemas, options) => {
     // Ajv itself (≈90 modules) loads, and its instance is created, on the first request too: creating the instance
     // adds every shared schema (each model's condition trees among them), which cost ~90 ms of a 50-model boot.
@@ -35,7 +35,7 @@ export function lazyValidators(own: OwnValidators = new Map()): BuildValidator {
     return (route) => {
       let compiled: Validate | undefined;
       const run = (data: unknown): boolean => {
-        compile ??= ajvCompiler!()(externalSchemas as never, options as never);
+        compile ??= ajvCompiler!()({ ...(externalSchemas as object), ...extraSchemas } as never, options as never);
         if (!compiled) {
           const build = own.get(`${route.method} ${route.url} ${route.httpPart}`);
           const ajv = compile;
