@@ -62,9 +62,13 @@ const timeoutCheckEvery = (ms: number): number => Math.min(1_000, Math.max(50, M
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const requestTimeout = options.requestTimeoutMs ?? 0;
   const ownValidators: OwnValidators = new Map();
-  // The models' schemas ($id'd, referenced by the routes') go to Ajv and to the OpenAPI builder as they are: added to
-  // Fastify, each of the hundreds a 50-model set has was deep-cloned at boot and kept twice.
-  const modelSchemas = Object.fromEntries(options.registry.list().flatMap((m) => Object.values(m.schemas).map((s) => [s.$id!, s])));
+  // The models' schemas ($id'd, referenced by the routes') go to Ajv and to the OpenAPI builder as they are, when first
+  // needed: added to Fastify, each of the hundreds a 50-model set has was built and deep-cloned at boot.
+  const schemasOf = (name: string) => {
+    const model = options.registry.get(name);
+    return model ? Object.values(model.schemas) : undefined;
+  };
+  const allModelSchemas = () => Object.fromEntries(options.registry.list().flatMap((m) => Object.values(m.schemas).map((s) => [s.$id!, s])));
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -80,8 +84,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Responses are plain JSON.stringify: fast-json-stringify compiled every route against every shared schema, which
     // made boot grow with models × routes (≈40 s for 50 models), and loading it (with its own Ajv) cost boot time
     // too. Response schemas still document the API.
-    schemaController: { compilersFactory: { buildValidator: lazyValidators(ownValidators, modelSchemas), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
-    routerOptions: { maxParamLength: 2048 },
+    schemaController: { compilersFactory: { buildValidator: lazyValidators(ownValidators, schemasOf), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
+    // The only regexes in routes are model-routes.ts's `:model(^(?:A|B|…)$)` lists of literal names: the router's
+    // ReDoS check of each (safe-regex2, ≈ 10 ms of a 50-model boot) has nothing to find.
+    routerOptions: { maxParamLength: 2048, allowUnsafeRegex: true },
     // On close, idle keep-alive sockets go at once; requests in flight are still answered.
     forceCloseConnections: 'idle',
     clientErrorHandler,
@@ -98,7 +104,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerDeadlines(app, { capMs: requestTimeout });
   registerJsonBody(app);
   registerTenancy(app, options.tenancy);
-  const docs = await registerOpenApi(app, modelSchemas);
+  const docs = await registerOpenApi(app, allModelSchemas);
   for (const schema of sharedSchemas) app.addSchema(schema);
   const { registry } = options;
   await app.register(healthRoutes);
@@ -117,7 +123,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await batchRoutes(perModel.sink, { registry, maxItems: options.batchMaxItems ?? 1000 });
   await app.register(transactionRoutes, { registry, validators: ownValidators });
   await decodeRoutes(perModel.sink, { registry });
-  perModel.mount(app, lazyValidators(ownValidators, modelSchemas)(app.getSchemas() as never, AJV_OPTIONS as never) as PartCompiler);
+  perModel.mount(app, lazyValidators(ownValidators, schemasOf)(app.getSchemas() as never, AJV_OPTIONS as never) as PartCompiler);
   return app;
 }
 

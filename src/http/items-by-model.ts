@@ -2,8 +2,8 @@ import { Type, type TSchema } from '@sinclair/typebox/type';
 import type { AjvError } from './validation-messages.js';
 
 export type Validate = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
-/** Compiles a schema with the app's shared schemas (Fastify's Ajv instance). */
-export type Compile = (schema: TSchema) => Validate;
+/** Compiles a schema with the app's shared schemas (Fastify's Ajv instance), and `model`'s when it refers to them. */
+export type Compile = (schema: TSchema, model?: string) => Validate;
 
 /** A body whose `items` array holds one union of branches across models, each branch tagged by `allOf[0]` (model, op). */
 export interface ItemsUnion {
@@ -86,7 +86,7 @@ export function itemsByModel(spec: ItemsUnion, compile: Compile): Validate {
       // The model's branches at their places in the union, the others `false`: Ajv then writes every path as the whole
       // union would (a referenced schema's errors carry its own paths, so paths can't be rewritten after the fact).
       const anyOf = tags.map((_, n) => (n >= place.start && n < place.start + place.branches.length ? place.branches[n - place.start] : false));
-      check = compile(Type.Unsafe({ type: 'object', properties: { items: { type: 'array', items: { anyOf } } } }));
+      check = compile(Type.Unsafe({ type: 'object', properties: { items: { type: 'array', items: { anyOf } } } }), model);
       perModel.set(model!, check);
     }
     if (check({ items: [item] }) === true) return undefined;

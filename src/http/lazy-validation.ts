@@ -21,27 +21,44 @@ let ajvCompiler: AjvCompiler | undefined;
 let loading: Promise<unknown> | undefined;
 const loadAjv = (): Promise<unknown> => (loading ??= import('@fastify/ajv-compiler').then((m) => (ajvCompiler = m.AjvCompiler)));
 
+/** A model's own schemas ($id'd; a route's schemas refer to them by name), by model name. */
+export type ModelSchemaSource = (model: string) => readonly TSchema[] | undefined;
+
+const MODEL_URL = /^\/v1\/models\/([^/:]+)\//;
+
 /**
  * Fastify's own Ajv compiler, but each route's validator is compiled on its first request instead of at boot:
  * with one set of routes per model, eager compilation made boot time grow with the number of models. The schemas
  * are TypeBox's, built by this code: Ajv's check of each against the meta-schema is left to the tests
- * (`validateSchema: false` in server.ts).
+ * (`validateSchema: false` in server.ts). A model's schemas join the Ajv instance when the first validator that
+ * may refer to them compiles: a route under `/v1/models/{Model}/`, or a transaction item of that model.
  */
-export function lazyValidators(own: OwnValidators = new Map(), extraSchemas: Record<string, unknown> = {}): BuildValidator {
+export function lazyValidators(own: OwnValidators = new Map(), modelSchemas: ModelSchemaSource = () => undefined): BuildValidator {
   return (externalSchemas, options) => {
     // Ajv itself (≈90 modules) loads, and its instance is created, on the first request too: creating the instance
-    // adds every shared schema (each model's condition trees among them), which cost ~90 ms of a 50-model boot.
+    // adds every shared schema, which cost ~90 ms of a 50-model boot when the models' were among them.
     let compile: ReturnType<ReturnType<AjvCompiler>> | undefined;
+    let ajv: { addSchema(schema: unknown): unknown } | undefined;
+    const added = new Set<string>();
+    const withModel = (model: string | undefined) => {
+      if (model === undefined || added.has(model)) return;
+      added.add(model);
+      for (const schema of modelSchemas(model) ?? []) ajv!.addSchema(schema);
+    };
     return (route) => {
       let compiled: Validate | undefined;
       const run = (data: unknown): boolean => {
-        compile ??= ajvCompiler!()({ ...(externalSchemas as object), ...extraSchemas } as never, options as never);
+        compile ??= ajvCompiler!()(externalSchemas as never, { ...(options as object), onCreate: (instance: typeof ajv) => (ajv = instance) } as never);
         if (!compiled) {
           const build = own.get(`${route.method} ${route.url} ${route.httpPart}`);
-          const ajv = compile;
+          const ajvCompile = compile;
+          withModel(MODEL_URL.exec(String(route.url))?.[1]);
           compiled = build
-            ? (build((schema: TSchema) => ajv({ ...route, schema } as never) as unknown as OwnValidate) as Validate)
-            : (ajv(route as never) as unknown as Validate);
+            ? (build((schema: TSchema, model?: string) => {
+                withModel(model);
+                return ajvCompile({ ...route, schema } as never) as unknown as OwnValidate;
+              }) as Validate)
+            : (ajvCompile(route as never) as unknown as Validate);
         }
         const ok = compiled(data);
         // Fastify reads the errors from the function it was given.

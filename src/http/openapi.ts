@@ -24,7 +24,7 @@ type WithLoader = FastifyInstance & { [LOAD_SPEC]?: () => Promise<void> };
  * (the same route collection and options) except that its spec builder, which requires the `yaml` library
  * (≈70 modules, 66 ms at boot), loads on the first request for the document instead of at boot.
  */
-export async function registerOpenApi(app: FastifyInstance, extraSchemas: Record<string, unknown> = {}): Promise<{ declare(route: object): void }> {
+export async function registerOpenApi(app: FastifyInstance, extraSchemas: () => Record<string, unknown> = () => ({})): Promise<{ declare(route: object): void }> {
   const options = {
     exposeRoute: false,
     hiddenTag: 'X-HIDDEN',
@@ -38,15 +38,24 @@ export async function registerOpenApi(app: FastifyInstance, extraSchemas: Record
     openapi: { openapi: '3.1.0', info: OPENAPI_INFO },
     refResolver: { buildLocalReference: (json: { $id?: unknown }, _baseUri: unknown, _fragment: unknown, i: number) => String(json.$id ?? `def-${i}`) },
   };
-  // Schemas the app does not hold (extraSchemas) are components too: the builder reads the app's through getSchemas.
+  // Schemas the app does not hold (the models', built on first use) are components too: add-hook.js reads the
+  // app's schemas in its onReady hook, which therefore runs when the document is first built, not at boot.
   // (add-hook.js uses only these two members of the instance it is given.)
-  const withExtra = { addHook: app.addHook.bind(app), getSchemas: () => ({ ...app.getSchemas(), ...extraSchemas }) } as unknown as FastifyInstance;
+  let collectSchemas: ((done: () => void) => void) | undefined;
+  const withExtra = {
+    addHook: (name: string, hook: (...args: never[]) => unknown) => (name === 'onReady' ? void (collectSchemas = hook as never) : app.addHook(name as never, hook as never)),
+    getSchemas: () => ({ ...app.getSchemas(), ...extraSchemas() }),
+  } as unknown as FastifyInstance;
   const { routes, Ref } = addHook(withExtra, options);
   const cache = { object: null, string: null };
   let build: ((options?: { yaml?: boolean }) => unknown) | undefined;
   app.decorate(LOAD_SPEC, async () => {
     if (build) return;
     const { default: spec } = await import('@fastify/swagger/lib/spec/openapi/index.js');
+    if (collectSchemas) {
+      collectSchemas(() => undefined);
+      collectSchemas = undefined;
+    }
     build ??= spec(options, cache, routes, Ref);
   });
   app.decorate('swagger', ((opts?: { yaml?: boolean }) => {
