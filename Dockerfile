@@ -21,16 +21,20 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- runtime ---
 FROM node:24-slim
+# NODE_COMPILE_CACHE: Node keeps the modules' compiled code there, so a boot skips compiling them (README,
+# Performance). One run of the CLI at build fills it; modules that run did not load are added at the first boot.
 ENV NODE_ENV=production \
     HOST=127.0.0.1 \
     PORT=8787 \
     SCHEMAS_DIR=/app/schemas \
-    LOG_LEVEL=info
+    LOG_LEVEL=info \
+    NODE_COMPILE_CACHE=/app/.cache/node-compile
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
 COPY --chown=node:node schemas ./schemas
+RUN node dist/cli.js --print-openapi > /dev/null && chown -R node:node /app/.cache
 USER node
 EXPOSE 8787
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

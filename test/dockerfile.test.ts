@@ -1,5 +1,5 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,8 @@ t.test('stages: Node 24 slim, multi-stage, non-root runtime with port, healthche
   t.match(runtime, /^HEALTHCHECK .*\/healthz/ms);
   t.match(runtime, /NODE_ENV=production/);
   t.match(runtime, /CMD \["node", "dist\/cli\.js"\]/);
+  t.match(runtime, /NODE_COMPILE_CACHE=\/app\/\.cache\/node-compile/, 'the compile cache lives in the image');
+  t.match(runtime, /^RUN node dist\/cli\.js --print-openapi > \/dev\/null && chown -R node:node \/app\/\.cache\s*\nUSER node$/m, 'filled at build, then handed to the runtime user');
   t.notMatch(runtime, /npm (ci|install)(?!.*--omit=dev)/, 'no dev install in the runtime stage');
   const deps = stages.find((s) => /AS deps/.test(s.split('\n')[0]));
   t.match(deps ?? '', /npm ci --omit=dev/, 'production dependencies only');
@@ -44,7 +46,11 @@ t.test('the production start command works from the image layout with production
   // The same command as the deps stage; --prefer-offline uses the npm cache that `npm ci` filled.
   execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, stdio: 'ignore' });
   t.notOk(existsSync(path.join(dir, 'node_modules', 'tap')), 'dev dependencies are not installed');
-  const env = { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', SCHEMAS_DIR: path.join(dir, 'schemas'), LOG_LEVEL: 'info' };
+  const cache = path.join(dir, '.cache', 'node-compile');
+  const env = { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', SCHEMAS_DIR: path.join(dir, 'schemas'), LOG_LEVEL: 'info', NODE_COMPILE_CACHE: cache };
+  // The build step that fills the compile cache, as the Dockerfile runs it.
+  execFileSync(process.execPath, ['dist/cli.js', '--print-openapi'], { cwd: dir, env, stdio: 'ignore' });
+  t.ok(readdirSync(cache, { recursive: true }).length > 50, 'the build step leaves compiled code in the cache');
   const child = spawn(process.execPath, ['dist/cli.js'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   let out = '';

@@ -11,6 +11,7 @@ import { modelExample } from '../model/examples.js';
 import { BooleanQuery, problemResponse, problemResponses } from './schemas.js';
 import { IF_MATCH_HINT, type RouteErrorContext } from './problem.js';
 import { parseJsonBody } from './json-body.js';
+import { escapeRegex } from '../regex.js';
 
 export interface ItemRoutesOptions {
   readonly registry: ModelRegistry;
@@ -44,7 +45,7 @@ const conditionQuery = Type.Optional(
 
 /** `?fields=a,b`: the model's attribute names, comma-separated. */
 function fieldsQuery(model: ModelDef): TSchema {
-  const names = [...model.attributes.keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  const names = [...model.attributes.keys()].map(escapeRegex).join('|');
   return Type.String({ pattern: `^\\s*(?:${names})\\s*(?:,\\s*(?:${names})\\s*)*$`, description: 'comma-separated attributes to return (keys always included)' });
 }
 

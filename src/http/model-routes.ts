@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import validation from 'fastify/lib/validation.js';
 import symbols from 'fastify/lib/symbols.js';
 import type { RouteConfig } from './route-config.js';
+import { escapeRegex } from '../regex.js';
 
 const { compileSchemasForValidation, validate } = validation;
 const { kRouteContext } = symbols;
@@ -32,7 +33,6 @@ interface ModelRoute {
 }
 
 const PREFIX = '/v1/models/';
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * The routes of every model (`/v1/models/{Model}/…`), served by one Fastify route per path pattern and method instead

@@ -2,6 +2,7 @@ import { Type, type TSchema } from '@sinclair/typebox/type';
 import type { DmsAttribute } from '../dms/types.js';
 import type { ModelDef } from './registry.js';
 import { MAX_CONDITION_DEPTH, valueSchema } from './schemas.js';
+import { escapeRegex } from '../regex.js';
 
 type SchemaSource = Omit<ModelDef, 'schemas'>;
 
@@ -62,7 +63,7 @@ function leafShapes(model: SchemaSource): TSchema[] {
   if (nullable.length > 0) shapes.push(leaf({ attr: names(nullable), op: ops(['=', '<>']), value: Type.Null() }, 'compare with null'));
   // A dotted path into an M or L attribute: what it reaches is not typed by the model. Bounded to 27 levels
   // (DynamoDB refuses document paths deeper than 32).
-  const nested = attrs.filter((a) => a.type === 'M' || a.type === 'L').map((a) => a.attribute.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const nested = attrs.filter((a) => a.type === 'M' || a.type === 'L').map((a) => escapeRegex(a.attribute));
   if (nested.length > 0) {
     const path = Type.String({
       pattern: `^(${nested.join('|')})(\\[[0-9]{1,9}\\]){0,3}(\\.[^.\\[\\]]{1,255}(\\[[0-9]{1,9}\\]){0,3}){1,6}$|^(${nested.join('|')})(\\[[0-9]{1,9}\\]){1,3}$`,
