@@ -263,6 +263,20 @@ t.test('duplicate JSON keys', (t) =>
   rejects(t, 'json-duplicate-key', ['model.json', 'line 6, column 36: duplicate key "name"']),
 );
 
+t.test('a JSON key repeated through an escape is a duplicate too, and its offset is where it starts', async (t) => {
+  const text = '{"dms_version": "0.1",\n "n\\u0061mespace": "a", "namespace": "b"}';
+  const err = (() => {
+    try {
+      parseDmsText(text, 'escaped.json');
+    } catch (e) {
+      return e;
+    }
+  })();
+  t.ok(err instanceof DmsLoadError, 'refused');
+  t.match((err as DmsLoadError).errors, ['escaped.json: line 2, column 25: duplicate key "namespace"']);
+  t.doesNotThrow(() => parseDmsText('{"a\\"b": 1, "a\\\\b": 2, "ab": 3}', 'distinct.json'), 'keys that differ only in escapes are distinct');
+});
+
 t.test('every error in a file is collected', async (t) => {
   const errors = await rejects(
     t,

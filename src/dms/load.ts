@@ -41,9 +41,11 @@ function findDuplicateJsonKeys(text: string): Array<{ key: string; offset: numbe
     const ch = text[i];
     if (ch === '"') {
       const end = endOfJsonString(text, i);
-      const keys = stack.at(-1);
+      const keys = stack[stack.length - 1];
       if (keys && expectKey) {
-        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        // A key without escapes is its text (the common case: JSON.parse per key was most of this scan's time).
+        const raw = text.slice(i + 1, end);
+        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
         if (keys.has(key)) duplicates.push({ key, offset: i });
         keys.add(key);
         expectKey = false;
@@ -56,7 +58,7 @@ function findDuplicateJsonKeys(text: string): Array<{ key: string; offset: numbe
       stack.pop();
       expectKey = false;
     } else if (ch === ',') {
-      expectKey = Boolean(stack.at(-1));
+      expectKey = Boolean(stack[stack.length - 1]);
     }
   }
   return duplicates;
