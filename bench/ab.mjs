@@ -4,9 +4,8 @@
 // (from /proc) and req/s per round, with the median and the B/A ratio of CPU per request.
 //   node bench/ab.mjs <entryA> <entryB> [--op batch25] [--seconds 3] [--rounds 6]
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import { CLK_TCK } from './lib/procs.mjs';
+import { CLK_TCK, procSample } from './lib/procs.mjs';
 import { CPU, initPinning, startBackend, startSidecar, stopAll } from './lib/harness.mjs';
 import { tableSpecs, writeModels } from './lib/models.mjs';
 import { OPS } from './lib/workload.mjs';
@@ -20,10 +19,7 @@ if (!entryA || !entryB) {
   process.stderr.write('usage: node bench/ab.mjs <entryA> <entryB> [--op get] [--seconds 3] [--rounds 6]\n');
   process.exit(2);
 }
-const cpuTicks = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]);
-};
+const cpuTicks = (pid) => procSample(pid).ticks;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 initPinning(true);

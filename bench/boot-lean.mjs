@@ -4,17 +4,15 @@
 // Rounds interleave the entries. `npm run build && node bench/boot-lean.mjs [rounds] [entry …]`
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './lib/procs.mjs';
+import { MB, freePort, procSample } from './lib/procs.mjs';
 import { tableSpecs, writeModels } from './lib/models.mjs';
 
 const rounds = Number(process.argv[2] ?? 5);
 const entries = process.argv.length > 3 ? process.argv.slice(3) : ['dist/cli.js'];
-const PAGE = 4096;
-const rssMB = (pid) => Math.round(((Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[21]) * PAGE) / 1048576) * 10) / 10;
+const rssMB = (pid) => MB(procSample(pid).rss);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const schemasDir = await writeModels(50);

@@ -3,15 +3,14 @@
 // over every model's branches: seconds of a blocked event loop with 50 models. This times the first and second
 // request of each cross-model route and of a per-model route, and the RSS growth, on a fresh sidecar per route.
 //   npm run build && node bench/first-request.mjs [entry]
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { MODEL_COUNT, LOAD_MODEL, tableSpecs, writeModels } from './lib/models.mjs';
 import { logicalItem } from './lib/fixtures.mjs';
 import { startBackend, startSidecar, stopAll } from './lib/harness.mjs';
+import { MB, procSample } from './lib/procs.mjs';
 
 const entry = process.argv[2] ?? 'dist/cli.js';
-const PAGE = 4096;
-const rssMB = (pid) => Math.round((Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[21]) * PAGE) / 104857.6) / 10;
+const rssMB = (pid) => MB(procSample(pid).rss);
 
 function send(where, method, path, body) {
   return new Promise((resolve, reject) => {
