@@ -14,6 +14,7 @@ export interface ItemsUnion {
 }
 
 const ITEMS = '#/properties/items/items';
+const branchPath = (n: number) => `${ITEMS}/anyOf/${n}`;
 
 /** The documented schema: the body around every model's branches as one union. */
 export const wholeUnion = (spec: ItemsUnion): TSchema => spec.body(Type.Union(spec.branches.flatMap(([, branches]) => branches)));
@@ -55,20 +56,17 @@ export function itemsByModel(spec: ItemsUnion, compile: Compile): Validate {
   const perModel = new Map<string, Validate>();
   const anyOf = (at: string): AjvError => ({ instancePath: at, schemaPath: `${ITEMS}/anyOf`, keyword: 'anyOf', params: {}, message: 'must match a schema in anyOf' });
 
-  const tagsAccept = (item: Record<string, unknown>, n: number): boolean =>
-    tags[n].required.every((k) => item[k] !== undefined) && tags[n].values.every(([member, value]) => item[member] === value);
-
-  /** Branch n's tag error for this item, as Ajv reports it; undefined when its tags accept the item. */
+  /** Branch n's tag error for this item, as Ajv reports it; undefined when its tags accept it (no allocation on that path). */
   const tagError = (item: unknown, n: number, at: string): AjvError | undefined => {
-    const branch = `${ITEMS}/anyOf/${n}`;
-    if (!isObject(item)) return { instancePath: at, schemaPath: `${branch}/type`, keyword: 'type', params: { type: 'object' }, message: 'must be object' };
-    const missing = tags[n].required.find((k) => item[k] === undefined);
-    if (missing !== undefined) {
-      return { instancePath: at, schemaPath: `${branch}/allOf/0/required`, keyword: 'required', params: { missingProperty: missing }, message: `must have required property '${missing}'` };
+    if (!isObject(item)) return { instancePath: at, schemaPath: `${branchPath(n)}/type`, keyword: 'type', params: { type: 'object' }, message: 'must be object' };
+    for (const k of tags[n].required) {
+      if (item[k] === undefined) {
+        return { instancePath: at, schemaPath: `${branchPath(n)}/allOf/0/required`, keyword: 'required', params: { missingProperty: k }, message: `must have required property '${k}'` };
+      }
     }
     for (const [member, value] of tags[n].values) {
       if (item[member] !== value) {
-        return { instancePath: `${at}/${member}`, schemaPath: `${branch}/allOf/0/properties/${member}/const`, keyword: 'const', params: { allowedValue: value }, message: 'must be equal to constant' };
+        return { instancePath: `${at}/${member}`, schemaPath: `${branchPath(n)}/allOf/0/properties/${member}/const`, keyword: 'const', params: { allowedValue: value }, message: 'must be equal to constant' };
       }
     }
     return undefined;
@@ -79,7 +77,7 @@ export function itemsByModel(spec: ItemsUnion, compile: Compile): Validate {
     const model = isObject(item) && typeof item.model === 'string' ? item.model : undefined;
     const place = model === undefined ? undefined : places.get(model);
     let matched = false;
-    for (let n = place?.start ?? 0; place && !matched && n < place.start + place.branches.length; n++) matched = tagsAccept(item as Record<string, unknown>, n);
+    if (place) for (let n = place.start; !matched && n < place.start + place.branches.length; n++) matched = tagError(item, n, at) === undefined;
     if (!place || !matched) return [...tags.map((_, n) => tagError(item, n, at)!), anyOf(at)];
     let check = perModel.get(model!);
     if (!check) {
