@@ -69,6 +69,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return model ? Object.values(model.schemas) : undefined;
   };
   const allModelSchemas = () => Object.fromEntries(options.registry.list().flatMap((m) => Object.values(m.schemas).map((s) => [s.$id!, s])));
+  const validators = lazyValidators(ownValidators, schemasOf);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
@@ -84,7 +85,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Responses are plain JSON.stringify: fast-json-stringify compiled every route against every shared schema, which
     // made boot grow with models × routes (≈40 s for 50 models), and loading it (with its own Ajv) cost boot time
     // too. Response schemas still document the API.
-    schemaController: { compilersFactory: { buildValidator: lazyValidators(ownValidators, schemasOf), buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
+    schemaController: { compilersFactory: { buildValidator: validators, buildSerializer: () => () => (data: unknown) => JSON.stringify(data) } },
     // The only regexes in routes are model-routes.ts's `:model(^(?:A|B|…)$)` lists of literal names: the router's
     // ReDoS check of each (safe-regex2, ≈ 10 ms of a 50-model boot) has nothing to find.
     routerOptions: { maxParamLength: 2048, allowUnsafeRegex: true },
@@ -123,7 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await batchRoutes(perModel.sink, { registry, maxItems: options.batchMaxItems ?? 1000 });
   await app.register(transactionRoutes, { registry, validators: ownValidators });
   await decodeRoutes(perModel.sink, { registry });
-  perModel.mount(app, lazyValidators(ownValidators, schemasOf)(app.getSchemas() as never, AJV_OPTIONS as never) as PartCompiler);
+  perModel.mount(app, validators(app.getSchemas() as never, AJV_OPTIONS as never) as PartCompiler);
   return app;
 }
 

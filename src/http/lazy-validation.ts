@@ -32,23 +32,35 @@ const MODEL_URL = /^\/v1\/models\/([^/:]+)\//;
  * are TypeBox's, built by this code: Ajv's check of each against the meta-schema is left to the tests
  * (`validateSchema: false` in server.ts). A model's schemas join the Ajv instance when the first validator that
  * may refer to them compiles: a route under `/v1/models/{Model}/`, or a transaction item of that model.
+ *
+ * One Ajv instance serves every compiler this returns (Fastify asks once per plugin's schema controller, and
+ * model-routes.ts once): a model's schemas compile once, whichever route needs them first. It holds the union of the
+ * shared schemas the callers pass (all of them added on the root before any plugin, so in practice one set).
  */
 export function lazyValidators(own: OwnValidators = new Map(), modelSchemas: ModelSchemaSource = () => undefined): BuildValidator {
+  const shared: Record<string, unknown> = {};
+  let ajvOptions: object | undefined;
+  // Ajv itself (≈90 modules) loads, and its instance is created, on the first request too: creating the instance
+  // adds every shared schema, which cost ~90 ms of a 50-model boot when the models' were among them.
+  let compile: ReturnType<ReturnType<AjvCompiler>> | undefined;
+  let ajv: { addSchema(schema: unknown): unknown } | undefined;
+  const added = new Set<string>();
+  const withModel = (model: string | undefined) => {
+    if (model === undefined || added.has(model)) return;
+    added.add(model);
+    for (const schema of modelSchemas(model) ?? []) ajv!.addSchema(schema);
+  };
   return (externalSchemas, options) => {
-    // Ajv itself (≈90 modules) loads, and its instance is created, on the first request too: creating the instance
-    // adds every shared schema, which cost ~90 ms of a 50-model boot when the models' were among them.
-    let compile: ReturnType<ReturnType<AjvCompiler>> | undefined;
-    let ajv: { addSchema(schema: unknown): unknown } | undefined;
-    const added = new Set<string>();
-    const withModel = (model: string | undefined) => {
-      if (model === undefined || added.has(model)) return;
-      added.add(model);
-      for (const schema of modelSchemas(model) ?? []) ajv!.addSchema(schema);
-    };
+    ajvOptions ??= options as object;
+    for (const [id, schema] of Object.entries(externalSchemas as Record<string, unknown>)) {
+      if (id in shared) continue;
+      shared[id] = schema;
+      ajv?.addSchema(schema);
+    }
     return (route) => {
       let compiled: Validate | undefined;
       const run = (data: unknown): boolean => {
-        compile ??= ajvCompiler!()(externalSchemas as never, { ...(options as object), onCreate: (instance: typeof ajv) => (ajv = instance) } as never);
+        compile ??= ajvCompiler!()(shared as never, { ...ajvOptions, onCreate: (instance: typeof ajv) => (ajv = instance) } as never);
         if (!compiled) {
           const build = own.get(`${route.method} ${route.url} ${route.httpPart}`);
           const ajvCompile = compile;
